@@ -1,0 +1,2 @@
+//! gantry-config
+#![forbid(unsafe_code)]

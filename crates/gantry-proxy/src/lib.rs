@@ -1,0 +1,2 @@
+//! gantry-proxy
+#![forbid(unsafe_code)]

@@ -1,0 +1,2 @@
+//! gantry-router
+#![forbid(unsafe_code)]
