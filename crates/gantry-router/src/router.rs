@@ -1,0 +1,240 @@
+//! The compiled router: build once per configuration snapshot, then `find` per request.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+
+use gantry_core::{Protocol, Route};
+use http::{HeaderMap, HeaderName};
+use uuid::Uuid;
+
+use crate::RouterError;
+use crate::compile::{compile_route, is_http_route, split_host_port};
+use crate::index::Index;
+use crate::matcher::{Captures, Facts, Matched, Matcher, PathCond};
+use crate::normalize::{escape_path, normalize_path, strip_query};
+use crate::upstream::upstream_path_v0;
+
+/// The request attributes the router looks at. Built by the proxy per request; borrows
+/// everything.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestView<'a> {
+    /// `Http` or `Https` as the listener (or a trusted `X-Forwarded-Proto`) says; `Grpc`
+    /// and `Grpcs` are read as `Http` / `Https`.
+    pub scheme: Protocol,
+    /// Request method, e.g. `GET` (compared case-sensitively).
+    pub method: &'a str,
+    /// Raw `Host` header value (may carry `:port`); `None` when absent.
+    pub host: Option<&'a [u8]>,
+    /// Port of the listener that accepted the connection (used when Host has no port).
+    pub listener_port: u16,
+    /// Raw request-target path as received, before normalization; a query string, if
+    /// present, is ignored.
+    pub path: &'a [u8],
+    /// Request headers.
+    pub headers: &'a HeaderMap,
+    /// TLS SNI of the client connection, if any.
+    pub sni: Option<&'a str>,
+    /// Client address (for `sources`).
+    pub client_addr: Option<SocketAddr>,
+    /// Local address the connection arrived on (for `destinations`).
+    pub local_addr: Option<SocketAddr>,
+}
+
+/// Result of a successful match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteMatch {
+    /// Index of the matched route in the slice given to [`Router::new`].
+    pub route_index: usize,
+    /// Id of the matched route (the original route, also when Kong split it).
+    pub route_id: Uuid,
+    /// The route's `strip_path`.
+    pub strip_path: bool,
+    /// What the route's path condition matched: the literal prefix, or the whole regex
+    /// match. `None` when the route has no `paths`.
+    pub matched_path: Option<String>,
+    /// The normalized request path (query string removed), as matched and as forwarded.
+    pub normalized_path: Vec<u8>,
+    /// `uri_captures`: present only when the matched regexes produced at least two entries
+    /// (whole match plus a group), as in Kong.
+    pub captures: Option<Captures>,
+}
+
+impl RouteMatch {
+    /// Kong's `match_t.prefix`: the matched path when the route strips it.
+    pub fn strip_prefix(&self) -> Option<&str> {
+        if self.strip_path {
+            self.matched_path.as_deref()
+        } else {
+            None
+        }
+    }
+
+    /// The upstream path before escaping (kong-reference §4.7, `v0`), given the service's
+    /// `path` (`None` = `/`).
+    pub fn upstream_path_raw(&self, service_path: Option<&str>) -> Vec<u8> {
+        upstream_path_v0(
+            service_path,
+            self.strip_path,
+            self.matched_path.as_deref().map(str::as_bytes),
+            &self.normalized_path,
+        )
+    }
+
+    /// The upstream path, escaped for the request line as Kong does.
+    pub fn upstream_path(&self, service_path: Option<&str>) -> String {
+        escape_path(&self.upstream_path_raw(service_path)).into_owned()
+    }
+}
+
+/// Per-route data kept for building results.
+#[derive(Debug)]
+struct RouteInfo {
+    id: Uuid,
+    strip_path: bool,
+}
+
+/// Kong's `traditional_compatible` router compiled into an index.
+#[derive(Debug)]
+pub struct Router {
+    /// Matchers in Kong's evaluation order (priority desc, then id desc).
+    matchers: Vec<Matcher>,
+    routes: Vec<RouteInfo>,
+    index: Index,
+    uses_path: bool,
+    uses_host: bool,
+    /// Header names some route looks at; a non-UTF-8 value of one of them makes Kong's
+    /// router fail (404), see `find`.
+    header_names: HashSet<HeaderName>,
+}
+
+impl Router {
+    /// Compiles the HTTP-subsystem routes of `routes` (those listing any of http, https,
+    /// grpc, grpcs); stream routes are ignored. Routes must already be validated; a regex
+    /// that does not compile, or a malformed header name or address, is an error.
+    pub fn new(routes: &[Route]) -> Result<Router, RouterError> {
+        Self::from_routes(routes.iter())
+    }
+
+    /// Like [`Router::new`] for any iterator of routes; `route_index` in results counts
+    /// positions in this iterator.
+    pub fn from_routes<'r>(
+        routes: impl IntoIterator<Item = &'r Route>,
+    ) -> Result<Router, RouterError> {
+        let mut matchers = Vec::new();
+        let mut infos = Vec::new();
+        for (i, route) in routes.into_iter().enumerate() {
+            infos.push(RouteInfo {
+                id: route.id,
+                strip_path: route.strip_path,
+            });
+            if is_http_route(route) {
+                matchers.extend(compile_route(i, route)?);
+            }
+        }
+        // ATC iterates its (priority, uuid) map from the largest key down.
+        matchers.sort_by(|a, b| (b.priority, b.id).cmp(&(a.priority, a.id)));
+        if u32::try_from(matchers.len()).is_err() {
+            return Err(RouterError::TooManyRoutes);
+        }
+        let uses_path = matchers.iter().any(|m| !matches!(m.paths, PathCond::Any));
+        let uses_host = matchers.iter().any(|m| m.hosts.is_some());
+        let header_names = matchers
+            .iter()
+            .flat_map(|m| m.headers.iter().map(|h| h.name.clone()))
+            .collect();
+        let index = Index::build(&matchers);
+        Ok(Router {
+            matchers,
+            routes: infos,
+            index,
+            uses_path,
+            uses_host,
+            header_names,
+        })
+    }
+
+    /// Number of compiled matchers (routes after Kong's path splitting).
+    pub fn matcher_count(&self) -> usize {
+        self.matchers.len()
+    }
+
+    /// Finds the route Kong would pick for this request, or `None` (Kong answers 404).
+    ///
+    /// As in Kong, a request whose normalized path, Host value or a routed-on header value
+    /// is not UTF-8 matches nothing when some route looks at that field.
+    pub fn find(&self, req: &RequestView<'_>) -> Option<RouteMatch> {
+        let normalized = normalize_path(strip_query(req.path));
+        let path = match std::str::from_utf8(&normalized) {
+            Ok(p) => Some(p),
+            Err(_) if self.uses_path => return None,
+            Err(_) => None,
+        };
+        let (host, port) = match req.host {
+            None => (None, None),
+            Some(raw) => match std::str::from_utf8(raw) {
+                Ok(h) => {
+                    let (h, p) = split_host_port(h);
+                    (Some(h), p)
+                }
+                Err(_) if self.uses_host => return None,
+                Err(_) => (None, None),
+            },
+        };
+        if !self.header_names.is_empty() && self.has_non_utf8_routed_header(req.headers) {
+            return None;
+        }
+        let facts = Facts {
+            scheme: match req.scheme {
+                Protocol::Https | Protocol::Grpcs => "https",
+                _ => "http",
+            },
+            method: req.method,
+            host,
+            port: port.unwrap_or(i64::from(req.listener_port)),
+            path,
+            sni: req.sni,
+            headers: req.headers,
+            src: req.client_addr,
+            dst_ip: req.local_addr.map(|a| a.ip()),
+        };
+        let mut hit = None;
+        let rank = self.index.search(host, path, |rank| {
+            let Some(m) = self.matchers.get(rank as usize) else {
+                return false;
+            };
+            match m.eval(&facts) {
+                Some(h) => {
+                    hit = Some((m, h));
+                    true
+                }
+                None => false,
+            }
+        })?;
+        let (matcher, hit) = hit?;
+        debug_assert_eq!(
+            self.matchers.get(rank as usize).map(|m| m.id),
+            Some(matcher.id)
+        );
+        let route = self.routes.get(matcher.route_index)?;
+        let matched_path = match hit.matched {
+            Matched::Nothing => None,
+            Matched::Prefix(p) => Some(p.to_owned()),
+            Matched::Regex(end) => path.and_then(|p| p.get(..end)).map(str::to_owned),
+        };
+        Some(RouteMatch {
+            route_index: matcher.route_index,
+            route_id: route.id,
+            strip_path: route.strip_path,
+            // Kong treats an empty match as no match value.
+            matched_path: matched_path.filter(|p| !p.is_empty()),
+            normalized_path: normalized.into_owned(),
+            captures: hit.captures.filter(|c| c.len() >= 2),
+        })
+    }
+
+    fn has_non_utf8_routed_header(&self, headers: &HeaderMap) -> bool {
+        headers.iter().any(|(name, value)| {
+            std::str::from_utf8(value.as_bytes()).is_err() && self.header_names.contains(name)
+        })
+    }
+}
