@@ -1,2 +1,19 @@
-//! gantry-proxy
+//! The proxy: listeners and workers, the per-request pipeline (routing, Kong's
+//! headers, retries), upstream keep-alive pools, round-robin balancing and Kong's error
+//! bodies. Reads one immutable [`Snapshot`] per request.
 #![forbid(unsafe_code)]
+
+pub mod balancer;
+pub mod body;
+pub mod error_page;
+pub mod handler;
+pub mod headers;
+pub mod pool;
+pub mod request_id;
+pub mod server;
+pub mod snapshot;
+pub mod upstream;
+
+pub use handler::{ProxyOptions, SharedSnapshot};
+pub use server::{ListenSpec, ProxyServer};
+pub use snapshot::{ConfigEntities, Snapshot};

@@ -1,0 +1,138 @@
+//! Upstream keep-alive pool: idle HTTP/1.1 connections per upstream peer, with Kong's
+//! `upstream_keepalive_pool_size`, `_max_requests` and `_idle_timeout`. One pool per
+//! worker thread, so the lock is never contended.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use hyper::client::conn::http1::SendRequest;
+
+use crate::body::UpstreamBody;
+
+/// Keep-alive limits (kong.conf `upstream_keepalive_*`).
+#[derive(Debug, Clone, Copy)]
+pub struct KeepaliveOptions {
+    /// Idle connections kept per peer; 0 disables keep-alive.
+    pub pool_size: usize,
+    /// Requests served on one connection before it is closed; 0 = unlimited.
+    pub max_requests: u32,
+    /// How long an idle connection is kept.
+    pub idle_timeout: Duration,
+}
+
+impl Default for KeepaliveOptions {
+    fn default() -> Self {
+        Self {
+            pool_size: 512,
+            max_requests: 10_000,
+            idle_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Identifies interchangeable upstream connections: same host, port and scheme.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PoolKey {
+    pub host: Arc<str>,
+    pub port: u16,
+    pub tls: bool,
+}
+
+/// A connection to an upstream, ready to send one request.
+pub struct PooledConn {
+    pub sender: SendRequest<UpstreamBody>,
+    /// Requests already sent on this connection.
+    pub served: u32,
+    /// Whether it came from the pool (a failure on it may be a stale keep-alive).
+    pub reused: bool,
+}
+
+struct Idle {
+    sender: SendRequest<UpstreamBody>,
+    served: u32,
+    since: Instant,
+}
+
+/// Idle connections by peer.
+#[derive(Clone)]
+pub struct Pool {
+    idle: Arc<Mutex<HashMap<PoolKey, VecDeque<Idle>>>>,
+    opts: KeepaliveOptions,
+}
+
+impl Pool {
+    pub fn new(opts: KeepaliveOptions) -> Self {
+        Self {
+            idle: Arc::new(Mutex::new(HashMap::new())),
+            opts,
+        }
+    }
+
+    /// Takes the most recently used live idle connection for `key`, dropping expired or
+    /// closed ones on the way.
+    pub fn checkout(&self, key: &PoolKey) -> Option<PooledConn> {
+        if self.opts.pool_size == 0 {
+            return None;
+        }
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        let list = idle.get_mut(key)?;
+        let now = Instant::now();
+        while let Some(c) = list.pop_back() {
+            // A connection whose last response just ended may not be ready yet; the
+            // caller awaits `ready()` before sending.
+            if c.sender.is_closed() {
+                continue;
+            }
+            if now.duration_since(c.since) >= self.opts.idle_timeout {
+                // Everything older is older still.
+                list.clear();
+                break;
+            }
+            return Some(PooledConn {
+                sender: c.sender,
+                served: c.served,
+                reused: true,
+            });
+        }
+        None
+    }
+
+    /// Returns a connection after its response was fully read. Dropped (closing it)
+    /// when the pool is full, keep-alive is off, or it reached `max_requests`.
+    pub fn checkin(&self, key: PoolKey, conn: PooledConn) {
+        if self.opts.pool_size == 0
+            || conn.sender.is_closed()
+            || (self.opts.max_requests > 0 && conn.served >= self.opts.max_requests)
+        {
+            return;
+        }
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        let list = idle.entry(key).or_default();
+        if list.len() >= self.opts.pool_size {
+            list.pop_front();
+        }
+        list.push_back(Idle {
+            sender: conn.sender,
+            served: conn.served,
+            since: Instant::now(),
+        });
+    }
+
+    /// Drops idle connections past their idle timeout (called periodically).
+    pub fn sweep(&self) {
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
+        let timeout = self.opts.idle_timeout;
+        idle.retain(|_, list| {
+            list.retain(|c| !c.sender.is_closed() && now.duration_since(c.since) < timeout);
+            !list.is_empty()
+        });
+    }
+
+    /// Number of idle connections (for tests and status).
+    pub fn idle_count(&self) -> usize {
+        let idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        idle.values().map(VecDeque::len).sum()
+    }
+}

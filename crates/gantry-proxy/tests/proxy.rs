@@ -1,0 +1,411 @@
+//! End-to-end proxy behaviour against in-process origins: routing, Kong's headers and
+//! error bodies, retries, keep-alive reuse, limits, streaming, h2c and graceful shutdown.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use bytes::Bytes;
+use gantry_core::Protocol;
+use gantry_proxy::{ConfigEntities, ProxyOptions};
+use http::{Request, StatusCode};
+use http_body_util::Full;
+use support::*;
+
+fn one_route(host: &str, port: u16, svc_path: Option<&str>, paths: &[&str]) -> ConfigEntities {
+    let s = service("svc", host, port, svc_path);
+    let r = route(&s, paths);
+    ConfigEntities {
+        services: vec![s],
+        routes: vec![r],
+        ..Default::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxies_with_kong_path_and_headers() {
+    let o = origin().await;
+    let cfg = one_route("127.0.0.1", o.addr.port(), Some("/base"), &["/api"]);
+    let p = Proxy::start(&cfg, ProxyOptions::default());
+    let req = get("/api/users?x=1&y")
+        .header("connection", "keep-alive, x-drop")
+        .header("x-drop", "1")
+        .header("x-forwarded-for", "9.9.9.9")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let got = send(p.addr, req).await;
+    assert_eq!(got.status, StatusCode::OK);
+    let echo = got.json();
+    assert_eq!(echo["uri"], "/base/users?x=1&y");
+    let h = &echo["headers"];
+    assert_eq!(h["host"], format!("127.0.0.1:{}", o.addr.port()));
+    assert_eq!(h["x-forwarded-for"], "9.9.9.9, 127.0.0.1");
+    assert_eq!(h["x-forwarded-proto"], "http");
+    assert_eq!(h["x-forwarded-host"], "example.test");
+    assert_eq!(h["x-forwarded-port"], p.addr.port().to_string());
+    assert_eq!(h["x-forwarded-path"], "/api/users");
+    assert_eq!(h["x-forwarded-prefix"], "/api");
+    assert_eq!(h["x-real-ip"], "127.0.0.1");
+    assert!(h["via"].as_str().unwrap().starts_with("1.1 gantry/"));
+    assert_eq!(h["x-kong-request-id"].as_str().unwrap().len(), 32);
+    assert!(
+        h.get("x-drop").is_none(),
+        "hop-by-hop header listed in Connection was forwarded"
+    );
+    // Response side.
+    assert!(got.header("via").unwrap().starts_with("1.1 gantry/"));
+    assert!(got.header("x-kong-upstream-latency").is_some());
+    assert!(got.header("x-kong-proxy-latency").is_some());
+    assert_eq!(
+        got.header("x-kong-request-id"),
+        h["x-kong-request-id"].as_str()
+    );
+    assert!(got.header("server").unwrap().starts_with("gantry/"));
+    assert!(
+        got.header("x-hop").is_none(),
+        "upstream hop-by-hop header reached the client"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_route_gives_kong_404() {
+    let o = origin().await;
+    let cfg = one_route("127.0.0.1", o.addr.port(), None, &["/api"]);
+    let p = Proxy::start(&cfg, ProxyOptions::default());
+    let got = get_ok(p.addr, "/nope").await;
+    assert_eq!(got.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        got.header("content-type"),
+        Some("application/json; charset=utf-8")
+    );
+    let body = got.json();
+    assert_eq!(body["message"], "no Route matched with those values");
+    assert_eq!(body["request_id"].as_str(), got.header("x-kong-request-id"));
+    assert!(got.header("x-kong-response-latency").is_some());
+    // Plain text when asked for.
+    let req = get("/nope")
+        .header("accept", "text/plain")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let got = send(p.addr, req).await;
+    assert!(
+        String::from_utf8_lossy(&got.body)
+            .starts_with("no Route matched with those values\nrequest_id: ")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serviceless_route_gives_503() {
+    let o = origin().await;
+    let mut cfg = one_route("127.0.0.1", o.addr.port(), None, &["/api"]);
+    cfg.routes[0].service = None;
+    let p = Proxy::start(&cfg, ProxyOptions::default());
+    let got = get_ok(p.addr, "/api").await;
+    assert_eq!(got.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        &got.body[..],
+        br#"{"message":"no Service found with those values"}"#
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disabled_service_routes_are_not_matched() {
+    let o = origin().await;
+    let mut cfg = one_route("127.0.0.1", o.addr.port(), None, &["/api"]);
+    cfg.services[0].enabled = false;
+    let p = Proxy::start(&cfg, ProxyOptions::default());
+    assert_eq!(get_ok(p.addr, "/api").await.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_upstream_is_502_after_retries() {
+    let port = closed_port();
+    let cfg = one_route("127.0.0.1", port, None, &["/"]);
+    let p = Proxy::start(&cfg, ProxyOptions::default());
+    let req = get("/x")
+        .header("accept", "application/json")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let got = send(p.addr, req).await;
+    assert_eq!(got.status, StatusCode::BAD_GATEWAY);
+    assert_eq!(
+        got.json()["message"],
+        "An invalid response was received from the upstream server"
+    );
+    // Without Accept, nginx-level errors fall back to error_default_type (text/plain).
+    let got = get_ok(p.addr, "/x").await;
+    assert_eq!(
+        got.header("content-type"),
+        Some("text/plain; charset=utf-8")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_upstream_is_504() {
+    let o = origin().await;
+    let mut cfg = one_route("127.0.0.1", o.addr.port(), None, &["/"]);
+    cfg.services[0].read_timeout = 100;
+    let p = Proxy::start(&cfg, ProxyOptions::default());
+    let got = get_ok(p.addr, "/delay/1000").await;
+    assert_eq!(got.status, StatusCode::GATEWAY_TIMEOUT);
+    assert!(String::from_utf8_lossy(&got.body).starts_with("The upstream server is timing out"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn balances_round_robin_and_retries_past_dead_target() {
+    let a = origin().await;
+    let b = origin().await;
+    let dead = closed_port();
+    let up = upstream("backend.internal");
+    let targets = vec![
+        target(&up, &format!("127.0.0.1:{}", a.addr.port()), 100),
+        target(&up, &format!("127.0.0.1:{}", b.addr.port()), 100),
+        target(&up, &format!("127.0.0.1:{dead}"), 100),
+    ];
+    let s = service("svc", "backend.internal", 80, None);
+    let r = route(&s, &["/"]);
+    let cfg = ConfigEntities {
+        services: vec![s],
+        routes: vec![r],
+        upstreams: vec![up],
+        targets,
+    };
+    let p = Proxy::start(&cfg, ProxyOptions::default());
+    for _ in 0..30 {
+        let got = get_ok(p.addr, "/").await;
+        assert_eq!(
+            got.status,
+            StatusCode::OK,
+            "a request failed although live targets exist"
+        );
+    }
+    let (na, nb) = (
+        a.requests.load(Ordering::SeqCst),
+        b.requests.load(Ordering::SeqCst),
+    );
+    assert_eq!(na + nb, 30);
+    assert!(na >= 10 && nb >= 10, "uneven: {na} vs {nb}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_without_targets_is_503() {
+    let up = upstream("empty.internal");
+    let s = service("svc", "empty.internal", 80, None);
+    let r = route(&s, &["/"]);
+    let cfg = ConfigEntities {
+        services: vec![s],
+        routes: vec![r],
+        upstreams: vec![up],
+        targets: vec![],
+    };
+    let p = Proxy::start(&cfg, ProxyOptions::default());
+    let got = get_ok(p.addr, "/").await;
+    assert_eq!(got.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        got.json()["message"],
+        "failure to get a peer from the ring-balancer"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_connections_are_kept_alive() {
+    let o = origin().await;
+    let cfg = one_route("127.0.0.1", o.addr.port(), None, &["/"]);
+    let p = Proxy::start(&cfg, ProxyOptions::default());
+    for _ in 0..20 {
+        assert_eq!(get_ok(p.addr, "/").await.status, StatusCode::OK);
+    }
+    assert_eq!(
+        o.connections.load(Ordering::SeqCst),
+        1,
+        "upstream keep-alive not reused"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keepalive_pool_size_zero_disables_reuse() {
+    let o = origin().await;
+    let cfg = one_route("127.0.0.1", o.addr.port(), None, &["/"]);
+    let mut opts = ProxyOptions::default();
+    opts.keepalive.pool_size = 0;
+    let p = Proxy::start(&cfg, opts);
+    for _ in 0..5 {
+        assert_eq!(get_ok(p.addr, "/").await.status, StatusCode::OK);
+    }
+    assert_eq!(o.connections.load(Ordering::SeqCst), 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn body_over_client_max_body_size_is_413() {
+    let o = origin().await;
+    let cfg = one_route("127.0.0.1", o.addr.port(), None, &["/"]);
+    let mut opts = ProxyOptions::default();
+    opts.client_max_body_size = Some(1024);
+    let p = Proxy::start(&cfg, opts);
+    let req = Request::post("/")
+        .header("host", "x")
+        .header("accept", "application/json")
+        .body(Full::new(Bytes::from(vec![b'a'; 2048])))
+        .unwrap();
+    let got = send(p.addr, req).await;
+    assert_eq!(got.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(got.json()["message"], "Payload too large");
+    let req = Request::post("/")
+        .header("host", "x")
+        .body(Full::new(Bytes::from(vec![b'a'; 1000])))
+        .unwrap();
+    let got = send(p.addr, req).await;
+    assert_eq!(got.status, StatusCode::OK);
+    assert_eq!(got.json()["body_len"], 1000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_bodies_stream_both_ways() {
+    let o = origin().await;
+    let cfg = one_route("127.0.0.1", o.addr.port(), None, &["/"]);
+    let p = Proxy::start(&cfg, ProxyOptions::default());
+    let got = get_ok(p.addr, "/big/5000000").await;
+    assert_eq!(got.status, StatusCode::OK);
+    assert_eq!(got.body.len(), 5_000_000);
+    let req = Request::post("/")
+        .header("host", "x")
+        .body(Full::new(Bytes::from(vec![7u8; 3_000_000])))
+        .unwrap();
+    let got = send(p.addr, req).await;
+    assert_eq!(got.json()["body_len"], 3_000_000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_only_route_over_http_gets_426_or_redirect() {
+    let o = origin().await;
+    let mut cfg = one_route("127.0.0.1", o.addr.port(), None, &["/secure"]);
+    cfg.routes[0].protocols = vec![Protocol::Https];
+    let p = Proxy::start(&cfg, ProxyOptions::default());
+    let got = get_ok(p.addr, "/secure").await;
+    assert_eq!(got.status, StatusCode::UPGRADE_REQUIRED);
+    assert_eq!(got.json()["message"], "Please use HTTPS protocol");
+    assert_eq!(got.header("upgrade"), Some("TLS/1.2, HTTP/1.1"));
+    cfg.routes[0].https_redirect_status_code = 301;
+    p.reconfigure(&cfg);
+    let got = get_ok(p.addr, "/secure?a=1").await;
+    assert_eq!(got.status, StatusCode::MOVED_PERMANENTLY);
+    assert_eq!(
+        got.header("location"),
+        Some("https://example.test/secure?a=1")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preserve_host_and_headers_off() {
+    let o = origin().await;
+    let mut cfg = one_route("127.0.0.1", o.addr.port(), None, &["/"]);
+    cfg.routes[0].preserve_host = true;
+    let mut opts = ProxyOptions::default();
+    opts.headers = gantry_proxy::headers::HeaderOptions::off();
+    let p = Proxy::start(&cfg, opts);
+    let got = get_ok(p.addr, "/").await;
+    assert_eq!(got.json()["headers"]["host"], "example.test");
+    assert!(got.json()["headers"].get("via").is_none());
+    assert!(got.header("via").is_none());
+    assert!(got.header("x-kong-request-id").is_none());
+    assert!(got.header("x-kong-proxy-latency").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconfiguration_applies_without_restart() {
+    let a = origin().await;
+    let b = origin().await;
+    let p = Proxy::start(
+        &one_route("127.0.0.1", a.addr.port(), None, &["/"]),
+        ProxyOptions::default(),
+    );
+    assert_eq!(
+        get_ok(p.addr, "/").await.json()["origin"],
+        a.addr.to_string()
+    );
+    p.reconfigure(&one_route("127.0.0.1", b.addr.port(), None, &["/"]));
+    assert_eq!(
+        get_ok(p.addr, "/").await.json()["origin"],
+        b.addr.to_string()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h2c_prior_knowledge_is_served() {
+    let o = origin().await;
+    let p = Proxy::start(
+        &one_route("127.0.0.1", o.addr.port(), None, &["/"]),
+        ProxyOptions::default(),
+    );
+    let stream = tokio::net::TcpStream::connect(p.addr).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    let req = Request::get(format!("http://example.test:{}/h2", p.addr.port()))
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let resp = sender.send_request(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(
+        resp.headers()["via"]
+            .to_str()
+            .unwrap()
+            .starts_with("2 gantry/")
+    );
+    let body = http_body_util::BodyExt::collect(resp.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    let echo: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(echo["uri"], "/h2");
+    assert!(
+        echo["headers"]["via"]
+            .as_str()
+            .unwrap()
+            .starts_with("2 gantry/")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_lets_in_flight_requests_finish() {
+    let o = origin().await;
+    let mut p = Proxy::start(
+        &one_route("127.0.0.1", o.addr.port(), None, &["/"]),
+        ProxyOptions::default(),
+    );
+    let addr = p.addr;
+    let inflight = tokio::spawn(async move { get_ok(addr, "/delay/300").await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let server = p.server.take().unwrap();
+    let stopper = std::thread::spawn(move || server.shutdown(Duration::from_secs(5)));
+    let got = inflight.await.unwrap();
+    assert_eq!(
+        got.status,
+        StatusCode::OK,
+        "in-flight request was cut off by shutdown"
+    );
+    stopper.join().unwrap();
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "still accepting after shutdown"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_workers_share_the_port() {
+    let o = origin().await;
+    let p = Proxy::start_workers(
+        &one_route("127.0.0.1", o.addr.port(), None, &["/"]),
+        ProxyOptions::default(),
+        3,
+    );
+    for _ in 0..12 {
+        assert_eq!(get_ok(p.addr, "/").await.status, StatusCode::OK);
+    }
+}
