@@ -117,6 +117,7 @@ mod tests {
                 host: Arc::from(name),
                 port: 80,
                 tls: false,
+                verify: false,
             },
             host_header: Arc::from(name),
         }

@@ -22,6 +22,7 @@ use crate::headers::{self, ForwardedFacts, HeaderOptions};
 use crate::pool::{KeepaliveOptions, Pool};
 use crate::request_id;
 use crate::snapshot::{Destination, RouteRuntime, ServiceRuntime, Snapshot};
+use crate::tls::UpstreamTls;
 use crate::upstream::{self, UpstreamError};
 
 /// Proxy behaviour switches derived from kong.conf.
@@ -37,6 +38,9 @@ pub struct ProxyOptions {
     pub real_ip_recursive: bool,
     /// `error_default_type`.
     pub error_default_type: ErrorFormat,
+    /// The node's default TLS certificate(s) (`ssl_cert`); `None` = generate a
+    /// self-signed one when a TLS listener starts.
+    pub default_certificate: Option<Vec<Arc<rustls::sign::CertifiedKey>>>,
 }
 
 impl Default for ProxyOptions {
@@ -49,6 +53,7 @@ impl Default for ProxyOptions {
             real_ip_header: HeaderName::from_static("x-real-ip"),
             real_ip_recursive: false,
             error_default_type: ErrorFormat::Plain,
+            default_certificate: None,
         }
     }
 }
@@ -61,6 +66,7 @@ pub struct Worker {
     pub snapshot: SharedSnapshot,
     pub pool: Pool,
     pub opts: Arc<ProxyOptions>,
+    pub upstream_tls: UpstreamTls,
 }
 
 /// Facts about the downstream connection.
@@ -448,7 +454,14 @@ async fn send_with_retries(
         let proxy_latency = sent_at.duration_since(ctx.start).as_millis();
         // Connect (or reuse) first: the request is only consumed once a connection is up,
         // so connection failures can move on to the next target with the body intact.
-        let conn = match upstream::acquire(&worker.pool, &peer.key, service.connect_timeout).await {
+        let conn = match upstream::acquire(
+            &worker.pool,
+            &peer.key,
+            service.connect_timeout,
+            &worker.upstream_tls,
+        )
+        .await
+        {
             Ok(c) => c,
             Err(e) if e.is_retryable() => {
                 tracing::debug!(peer = %peer.key.host, error = %e, "upstream attempt failed");
@@ -464,6 +477,7 @@ async fn send_with_retries(
             req,
             service.connect_timeout,
             response_timeout,
+            &worker.upstream_tls,
         )
         .await
         {

@@ -12,6 +12,7 @@ pub mod pool;
 pub mod request_id;
 pub mod server;
 pub mod snapshot;
+pub mod tls;
 pub mod upstream;
 
 pub use handler::{ProxyOptions, SharedSnapshot};

@@ -37,6 +37,8 @@ pub struct PoolKey {
     pub host: Arc<str>,
     pub port: u16,
     pub tls: bool,
+    /// Upstream certificate verified (`service.tls_verify`).
+    pub verify: bool,
 }
 
 /// A connection to an upstream, ready to send one request.

@@ -19,13 +19,22 @@ use tokio::sync::watch;
 
 use crate::handler::{self, ConnInfo, ProxyOptions, SharedSnapshot, Worker};
 use crate::pool::Pool;
+use crate::tls::{self, SniResolver, UpstreamTls};
 
 /// One address to accept proxy traffic on.
 #[derive(Debug, Clone)]
 pub struct ListenSpec {
     pub addr: SocketAddr,
     pub backlog: u32,
+    /// Terminate TLS on this listener (kong.conf `ssl` flag).
+    pub tls: bool,
+    /// Offer HTTP/2 through ALPN on a TLS listener (`http2` flag). Cleartext listeners
+    /// always accept h2c with prior knowledge.
+    pub http2: bool,
 }
+
+/// TLS server settings per listener, built once at start.
+type TlsConfigs = Vec<Option<Arc<rustls::ServerConfig>>>;
 
 /// A running proxy.
 pub struct ProxyServer {
@@ -44,6 +53,8 @@ impl ProxyServer {
         opts: ProxyOptions,
     ) -> io::Result<ProxyServer> {
         let workers = workers.max(1);
+        let upstream_tls = UpstreamTls::new().map_err(io::Error::other)?;
+        let tls_configs = tls_configs(listens, &snapshot, &opts)?;
         let mut per_worker: Vec<Vec<StdListener>> = (0..workers).map(|_| Vec::new()).collect();
         let mut local_addrs = Vec::new();
         for spec in listens {
@@ -64,12 +75,20 @@ impl ProxyServer {
         let opts = Arc::new(opts);
         let mut threads = Vec::with_capacity(workers);
         for (i, listeners) in per_worker.into_iter().enumerate() {
-            let snapshot = Arc::clone(&snapshot);
-            let opts = Arc::clone(&opts);
+            let worker = Worker {
+                snapshot: Arc::clone(&snapshot),
+                pool: Pool::new(opts.keepalive),
+                opts: Arc::clone(&opts),
+                upstream_tls: upstream_tls.clone(),
+            };
+            let listeners = listeners
+                .into_iter()
+                .zip(tls_configs.iter().cloned())
+                .collect();
             let rx = rx.clone();
             let t = std::thread::Builder::new()
                 .name(format!("gantry-worker-{i}"))
-                .spawn(move || run_worker(listeners, snapshot, opts, rx))?;
+                .spawn(move || run_worker(listeners, worker, rx))?;
             threads.push(t);
         }
         Ok(ProxyServer {
@@ -128,12 +147,36 @@ fn bind(addr: SocketAddr, backlog: u32, reuseport: bool) -> io::Result<StdListen
 /// How long in-flight requests get after a shutdown signal.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(10);
 
-fn run_worker(
-    listeners: Vec<StdListener>,
-    snapshot: SharedSnapshot,
-    opts: Arc<ProxyOptions>,
-    shutdown: watch::Receiver<bool>,
-) {
+fn tls_configs(
+    listens: &[ListenSpec],
+    snapshot: &SharedSnapshot,
+    opts: &ProxyOptions,
+) -> io::Result<TlsConfigs> {
+    if !listens.iter().any(|l| l.tls) {
+        return Ok(listens.iter().map(|_| None).collect());
+    }
+    let default = match &opts.default_certificate {
+        Some(d) => d.clone(),
+        None => tls::default_certificate(&[]).map_err(io::Error::other)?,
+    };
+    let resolver = Arc::new(SniResolver::new(Arc::clone(snapshot), default));
+    listens
+        .iter()
+        .map(|l| {
+            if l.tls {
+                tls::server_config(Arc::clone(&resolver), l.http2)
+                    .map(Some)
+                    .map_err(io::Error::other)
+            } else {
+                Ok(None)
+            }
+        })
+        .collect()
+}
+
+type WorkerListener = (StdListener, Option<Arc<rustls::ServerConfig>>);
+
+fn run_worker(listeners: Vec<WorkerListener>, worker: Worker, shutdown: watch::Receiver<bool>) {
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -145,14 +188,10 @@ fn run_worker(
         }
     };
     rt.block_on(async move {
-        let worker = Arc::new(Worker {
-            snapshot,
-            pool: Pool::new(opts.keepalive),
-            opts,
-        });
+        let worker = Arc::new(worker);
         let graceful = Arc::new(GracefulShutdown::new());
         let mut accepts = Vec::new();
-        for l in listeners {
+        for (l, tls) in listeners {
             let listener = match TcpListener::from_std(l) {
                 Ok(l) => l,
                 Err(e) => {
@@ -162,6 +201,7 @@ fn run_worker(
             };
             accepts.push(tokio::spawn(accept_loop(
                 listener,
+                tls,
                 Arc::clone(&worker),
                 Arc::clone(&graceful),
                 shutdown.clone(),
@@ -193,6 +233,7 @@ fn run_worker(
 
 async fn accept_loop(
     listener: TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
     worker: Arc<Worker>,
     graceful: Arc<GracefulShutdown>,
     mut shutdown: watch::Receiver<bool>,
@@ -222,22 +263,69 @@ async fn accept_loop(
             _ = shutdown.changed() => break,
         };
         let _ = stream.set_nodelay(true);
-        let info = Arc::new(ConnInfo {
-            peer,
-            local,
-            tls: false,
-            sni: None,
-        });
         let w = Arc::clone(&worker);
-        let svc = service_fn(move |req| handler::handle(Arc::clone(&w), Arc::clone(&info), req));
-        let conn = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), svc)
-            .into_owned();
-        let fut = graceful.watch(conn);
-        tokio::spawn(async move {
-            if let Err(e) = fut.await {
-                tracing::debug!(error = %e, "client connection error");
+        let builder = Arc::clone(&builder);
+        let graceful = Arc::clone(&graceful);
+        match &tls {
+            None => {
+                let info = Arc::new(ConnInfo {
+                    peer,
+                    local,
+                    tls: false,
+                    sni: None,
+                });
+                serve(&builder, &graceful, TokioIo::new(stream), w, info);
             }
-        });
+            Some(cfg) => {
+                let acceptor = tokio_rustls::TlsAcceptor::from(Arc::clone(cfg));
+                // The handshake runs in the connection's own task: a slow client never
+                // holds up the accept loop.
+                tokio::spawn(async move {
+                    let tls_stream = match tokio::time::timeout(
+                        HANDSHAKE_TIMEOUT,
+                        acceptor.accept(stream),
+                    )
+                    .await
+                    {
+                        Ok(Ok(s)) => s,
+                        Ok(Err(e)) => {
+                            tracing::debug!(error = %e, %peer, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => return,
+                    };
+                    let sni = tls_stream.get_ref().1.server_name().map(Arc::from);
+                    let info = Arc::new(ConnInfo {
+                        peer,
+                        local,
+                        tls: true,
+                        sni,
+                    });
+                    serve(&builder, &graceful, TokioIo::new(tls_stream), w, info);
+                });
+            }
+        }
     }
+}
+
+/// How long a client gets to finish the TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn serve<I>(
+    builder: &auto::Builder<TokioExecutor>,
+    graceful: &GracefulShutdown,
+    io: I,
+    worker: Arc<Worker>,
+    info: Arc<ConnInfo>,
+) where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let svc = service_fn(move |req| handler::handle(Arc::clone(&worker), Arc::clone(&info), req));
+    let conn = builder.serve_connection_with_upgrades(io, svc).into_owned();
+    let fut = graceful.watch(conn);
+    tokio::spawn(async move {
+        if let Err(e) = fut.await {
+            tracing::debug!(error = %e, "client connection error");
+        }
+    });
 }

@@ -6,12 +6,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gantry_core::{Protocol, Route, Service, Target, Upstream};
+use gantry_core::{Certificate, Protocol, Route, Service, Sni, Target, Upstream};
 use gantry_router::Router;
 use uuid::Uuid;
 
 use crate::balancer::{Peer, RoundRobin};
 use crate::pool::PoolKey;
+use crate::tls::CertStore;
 
 /// Where a service sends its traffic.
 #[derive(Debug)]
@@ -51,6 +52,8 @@ pub struct Snapshot {
     /// Same order as the routes given to the router.
     pub routes: Vec<RouteRuntime>,
     pub services: HashMap<Uuid, Arc<ServiceRuntime>>,
+    /// Certificates by SNI for TLS listeners.
+    pub certs: CertStore,
 }
 
 /// Entities a snapshot is built from (from kong.yml, or the store).
@@ -60,6 +63,8 @@ pub struct ConfigEntities {
     pub routes: Vec<Route>,
     pub upstreams: Vec<Upstream>,
     pub targets: Vec<Target>,
+    pub certificates: Vec<Certificate>,
+    pub snis: Vec<Sni>,
 }
 
 /// Why a configuration could not be compiled.
@@ -69,6 +74,8 @@ pub enum SnapshotError {
     MissingService { route: Uuid, service: Uuid },
     #[error("router: {0}")]
     Router(String),
+    #[error("{0}")]
+    Certificate(String),
 }
 
 impl Snapshot {
@@ -89,7 +96,12 @@ impl Snapshot {
         for s in &cfg.services {
             let destination = match upstreams.get(s.host.as_str()) {
                 Some(u) => balanced(s, u, targets_by_upstream.get(&u.id).map_or(&[][..], |v| v)),
-                None => Destination::Direct(peer(&s.host, s.port, s.protocol)),
+                None => Destination::Direct(peer(
+                    &s.host,
+                    s.port,
+                    s.protocol,
+                    s.tls_verify == Some(true),
+                )),
             };
             services.insert(
                 s.id,
@@ -129,10 +141,13 @@ impl Snapshot {
         }
         let router =
             Router::new(&router_input).map_err(|e| SnapshotError::Router(e.to_string()))?;
+        let certs =
+            CertStore::build(&cfg.certificates, &cfg.snis).map_err(SnapshotError::Certificate)?;
         Ok(Snapshot {
             router,
             routes,
             services,
+            certs,
         })
     }
 }
@@ -153,12 +168,14 @@ fn host_header(host: &str, port: u16, protocol: Protocol) -> Arc<str> {
     }
 }
 
-fn peer(host: &str, port: u16, protocol: Protocol) -> Peer {
+fn peer(host: &str, port: u16, protocol: Protocol, verify: bool) -> Peer {
+    let tls = matches!(protocol, Protocol::Https | Protocol::Grpcs);
     Peer {
         key: PoolKey {
             host: Arc::from(host),
             port,
-            tls: matches!(protocol, Protocol::Https | Protocol::Grpcs),
+            tls,
+            verify: tls && verify,
         },
         host_header: host_header(host, port, protocol),
     }
@@ -183,7 +200,10 @@ fn balanced(s: &Service, u: &Upstream, targets: &[&Target]) -> Destination {
         .into_iter()
         .filter_map(|t| {
             let (host, port) = split_target(&t.target)?;
-            Some((peer(host, port, s.protocol), t.weight))
+            Some((
+                peer(host, port, s.protocol, s.tls_verify == Some(true)),
+                t.weight,
+            ))
         })
         .collect();
     Destination::Balanced {

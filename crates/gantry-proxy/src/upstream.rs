@@ -8,12 +8,16 @@ use std::time::Duration;
 
 use http::{Request, Response};
 use hyper::body::Incoming;
-use hyper::client::conn::http1;
+use std::sync::Arc;
+
+use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
+use rustls_pki_types::ServerName;
 use tokio::net::TcpStream;
 
 use crate::body::UpstreamBody;
 use crate::pool::{Pool, PoolKey, PooledConn};
+use crate::tls::UpstreamTls;
 
 /// Why an attempt to reach the upstream failed.
 #[derive(Debug, thiserror::Error)]
@@ -62,16 +66,12 @@ impl UpstreamError {
     }
 }
 
-/// Opens a new HTTP/1.1 connection to `key`.
+/// Opens a new HTTP/1.1 connection to `key` (over TLS for https services).
 pub async fn connect(
     key: &PoolKey,
     connect_timeout: Duration,
+    tls: &UpstreamTls,
 ) -> Result<PooledConn, UpstreamError> {
-    if key.tls {
-        return Err(UpstreamError::Tls(
-            "https upstreams are not supported yet".to_string(),
-        ));
-    }
     let fut = async {
         let addrs = resolve(&key.host, key.port).await?;
         let mut last = None;
@@ -89,8 +89,37 @@ pub async fn connect(
         .await
         .map_err(|_| UpstreamError::ConnectTimeout)??;
     let _ = stream.set_nodelay(true);
+    let sender = if key.tls {
+        let config = if key.verify {
+            &tls.verify
+        } else {
+            &tls.no_verify
+        };
+        let bare = key.host.trim_start_matches('[').trim_end_matches(']');
+        let name = ServerName::try_from(bare.to_string())
+            .map_err(|e| UpstreamError::Tls(format!("invalid server name {bare}: {e}")))?;
+        let connector = tokio_rustls::TlsConnector::from(Arc::clone(config));
+        let stream = tokio::time::timeout(connect_timeout, connector.connect(name, stream))
+            .await
+            .map_err(|_| UpstreamError::ConnectTimeout)?
+            .map_err(|e| UpstreamError::Tls(e.to_string()))?;
+        handshake(stream).await?
+    } else {
+        handshake(stream).await?
+    };
+    Ok(PooledConn {
+        sender,
+        served: 0,
+        reused: false,
+    })
+}
+
+async fn handshake<T>(io: T) -> Result<SendRequest<UpstreamBody>, UpstreamError>
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let (sender, conn) = http1::Builder::new()
-        .handshake(TokioIo::new(stream))
+        .handshake(TokioIo::new(io))
         .await
         .map_err(UpstreamError::Handshake)?;
     tokio::spawn(async move {
@@ -98,11 +127,7 @@ pub async fn connect(
             tracing::debug!(error = %e, "upstream connection closed with error");
         }
     });
-    Ok(PooledConn {
-        sender,
-        served: 0,
-        reused: false,
-    })
+    Ok(sender)
 }
 
 async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, UpstreamError> {
@@ -135,10 +160,11 @@ pub async fn acquire(
     pool: &Pool,
     key: &PoolKey,
     connect_timeout: Duration,
+    tls: &UpstreamTls,
 ) -> Result<PooledConn, UpstreamError> {
     match pool.checkout(key) {
         Some(c) => Ok(c),
-        None => connect(key, connect_timeout).await,
+        None => connect(key, connect_timeout, tls).await,
     }
 }
 
@@ -153,6 +179,7 @@ pub async fn send(
     mut req: Request<UpstreamBody>,
     connect_timeout: Duration,
     response_timeout: Duration,
+    tls: &UpstreamTls,
 ) -> Result<Sent, UpstreamError> {
     loop {
         if conn.sender.ready().await.is_err() {
@@ -162,7 +189,7 @@ pub async fn send(
                     "upstream closed the connection",
                 )));
             }
-            conn = acquire(pool, key, connect_timeout).await?;
+            conn = acquire(pool, key, connect_timeout, tls).await?;
             continue;
         }
         conn.served += 1;
@@ -183,7 +210,7 @@ pub async fn send(
                     // Nothing was written on a reused connection: it went stale.
                     Some(back) if conn.reused => {
                         req = back;
-                        conn = acquire(pool, key, connect_timeout).await?;
+                        conn = acquire(pool, key, connect_timeout, tls).await?;
                     }
                     _ => return Err(UpstreamError::Send(e.into_error())),
                 }

@@ -171,6 +171,7 @@ async fn balances_round_robin_and_retries_past_dead_target() {
         routes: vec![r],
         upstreams: vec![up],
         targets,
+        ..Default::default()
     };
     let p = Proxy::start(&cfg, ProxyOptions::default());
     for _ in 0..30 {
@@ -198,7 +199,7 @@ async fn upstream_without_targets_is_503() {
         services: vec![s],
         routes: vec![r],
         upstreams: vec![up],
-        targets: vec![],
+        ..Default::default()
     };
     let p = Proxy::start(&cfg, ProxyOptions::default());
     let got = get_ok(p.addr, "/").await;

@@ -210,12 +210,23 @@ impl Proxy {
     }
 
     pub fn start_workers(cfg: &ConfigEntities, opts: ProxyOptions, workers: usize) -> Proxy {
+        Self::start_with(cfg, opts, workers, false)
+    }
+
+    /// A proxy whose listener terminates TLS (ALPN h2 + http/1.1).
+    pub fn start_tls(cfg: &ConfigEntities, opts: ProxyOptions) -> Proxy {
+        Self::start_with(cfg, opts, 1, true)
+    }
+
+    fn start_with(cfg: &ConfigEntities, opts: ProxyOptions, workers: usize, tls: bool) -> Proxy {
         let snap = Snapshot::build(cfg).expect("snapshot");
         let shared = Arc::new(ArcSwap::from_pointee(snap));
         let server = ProxyServer::start(
             &[ListenSpec {
                 addr: "127.0.0.1:0".parse().unwrap(),
                 backlog: 128,
+                tls,
+                http2: true,
             }],
             workers,
             shared.clone(),
