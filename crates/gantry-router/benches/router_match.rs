@@ -1,3 +1,261 @@
+//! Router lookup cost at 10, 1k and 10k routes of a realistic mix (host+path, path-only
+//! prefixes, wildcard hosts, regex paths, header routes), per request kind, next to
+//! Kong's own `atc-router` scanning the same routes.
+//!
+//! Run: `cargo bench -p gantry-router --bench router_match`
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    missing_docs
+)]
+
+#[path = "../tests/oracle/mod.rs"]
+mod oracle;
+
+use std::collections::BTreeMap;
+use std::hint::black_box;
+
+use divan::Bencher;
+use gantry_core::{PathHandling, Protocol, Route};
+use gantry_router::{RequestView, Router, normalize_path, strip_query};
+use http::{HeaderMap, HeaderValue};
+use uuid::Uuid;
+
 fn main() {
     divan::main();
+}
+
+const SIZES: [usize; 3] = [10, 1_000, 10_000];
+
+fn base(i: usize) -> Route {
+    Route {
+        id: Uuid::from_u128(0x9e37_79b9_7f4a_7c15_u128.wrapping_mul(i as u128 + 1)),
+        created_at: 0,
+        updated_at: 0,
+        name: None,
+        protocols: vec![Protocol::Http, Protocol::Https],
+        methods: None,
+        hosts: None,
+        paths: None,
+        headers: None,
+        snis: None,
+        sources: None,
+        destinations: None,
+        https_redirect_status_code: 426,
+        regex_priority: 0,
+        strip_path: true,
+        path_handling: PathHandling::V0,
+        preserve_host: false,
+        request_buffering: true,
+        response_buffering: true,
+        tags: None,
+        service: None,
+    }
+}
+
+fn v(items: &[String]) -> Option<Vec<String>> {
+    Some(items.to_vec())
+}
+
+/// Route `i` of the mix: 40% host+path, 20% path-only prefix, 10% wildcard host + path,
+/// 10% regex path (half with a host), 10% host + header, 10% host + method + path.
+fn mixed_route(i: usize) -> Route {
+    let mut r = base(i);
+    match i % 10 {
+        0..=3 => {
+            r.hosts = v(&[format!("svc{i}.example.com")]);
+            r.paths = v(&[format!("/api/v1/svc{i}"), format!("/api/v2/svc{i}")]);
+        }
+        4 | 5 => r.paths = v(&[format!("/p{i}/resource")]),
+        6 => {
+            r.hosts = v(&[format!("*.t{i}.example.com")]);
+            r.paths = v(&["/".to_string()]);
+        }
+        7 => {
+            if i % 20 == 17 {
+                r.hosts = v(&[format!("svc{i}.example.com")]);
+            }
+            r.paths = v(&[format!(r"~/users/(?<id>\d+)/r{i}$")]);
+            r.regex_priority = (i % 3) as i64;
+        }
+        8 => {
+            r.hosts = v(&[format!("svc{i}.example.com")]);
+            r.headers = Some(BTreeMap::from([(
+                "x-tenant".to_string(),
+                vec![format!("t{i}")],
+            )]));
+        }
+        _ => {
+            r.hosts = v(&[format!("svc{i}.example.com")]);
+            r.methods = v(&["GET".to_string(), "POST".to_string()]);
+            r.paths = v(&[format!("/orders/{i}")]);
+        }
+    }
+    r
+}
+
+fn routes(n: usize) -> Vec<Route> {
+    (0..n).map(mixed_route).collect()
+}
+
+/// An owned request.
+struct Req {
+    host: String,
+    path: String,
+    headers: HeaderMap,
+}
+
+impl Req {
+    fn view(&self) -> RequestView<'_> {
+        RequestView {
+            scheme: Protocol::Http,
+            method: "GET",
+            host: Some(self.host.as_bytes()),
+            listener_port: 8000,
+            path: self.path.as_bytes(),
+            headers: &self.headers,
+            sni: None,
+            client_addr: None,
+            local_addr: None,
+        }
+    }
+}
+
+/// Request kinds, each aimed at a route in the middle of the set.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    HostPath,
+    PathOnly,
+    Wildcard,
+    Regex,
+    Header,
+    Miss,
+}
+
+const KINDS: [Kind; 6] = [
+    Kind::HostPath,
+    Kind::PathOnly,
+    Kind::Wildcard,
+    Kind::Regex,
+    Kind::Header,
+    Kind::Miss,
+];
+
+fn request(kind: Kind, n: usize) -> Req {
+    let mid = n / 2 / 20 * 20;
+    let mut headers = HeaderMap::new();
+    headers.insert("user-agent", HeaderValue::from_static("bench/1.0"));
+    headers.insert("accept", HeaderValue::from_static("*/*"));
+    let (host, path) = match kind {
+        Kind::HostPath => (
+            format!("svc{}.example.com", mid + 1),
+            format!("/api/v2/svc{}/items?x=1", mid + 1),
+        ),
+        Kind::PathOnly => (
+            "unknown.example.org".into(),
+            format!("/p{}/resource/42", mid + 4),
+        ),
+        Kind::Wildcard => (format!("eu.t{}.example.com", mid + 6), "/anything".into()),
+        Kind::Regex => (
+            "unknown.example.org".into(),
+            format!("/users/1234/r{}", mid + 7),
+        ),
+        Kind::Header => {
+            headers.insert(
+                "x-tenant",
+                HeaderValue::from_str(&format!("T{}", mid + 8)).unwrap(),
+            );
+            (format!("svc{}.example.com", mid + 8), "/whatever".into())
+        }
+        Kind::Miss => ("nothing.example.net".into(), "/no/such/route".into()),
+    };
+    Req {
+        host,
+        path,
+        headers,
+    }
+}
+
+#[divan::bench(args = SIZES, sample_count = 40)]
+fn find(bencher: Bencher<'_, '_>, n: usize) {
+    let router = Router::new(&routes(n)).unwrap();
+    let reqs: Vec<Req> = KINDS.iter().map(|k| request(*k, n)).collect();
+    for (k, r) in KINDS.iter().zip(&reqs) {
+        let hit = router.find(&r.view());
+        assert_eq!(hit.is_some(), !matches!(k, Kind::Miss), "{k:?} at {n}");
+    }
+    bencher
+        .counter(divan::counter::ItemsCount::new(reqs.len()))
+        .bench_local(|| {
+            for r in &reqs {
+                black_box(router.find(black_box(&r.view())));
+            }
+        });
+}
+
+macro_rules! kind_bench {
+    ($name:ident, $kind:expr) => {
+        #[divan::bench(args = SIZES, sample_count = 40)]
+        fn $name(bencher: Bencher<'_, '_>, n: usize) {
+            let router = Router::new(&routes(n)).unwrap();
+            let r = request($kind, n);
+            bencher.bench_local(|| black_box(router.find(black_box(&r.view()))));
+        }
+    };
+}
+
+kind_bench!(find_host_path, Kind::HostPath);
+kind_bench!(find_path_only, Kind::PathOnly);
+kind_bench!(find_wildcard_host, Kind::Wildcard);
+kind_bench!(find_regex, Kind::Regex);
+kind_bench!(find_header, Kind::Header);
+kind_bench!(find_miss, Kind::Miss);
+
+/// Kong's engine on the same routes and requests (linear scan, no cache), for scale.
+#[divan::bench(args = SIZES, sample_count = 10)]
+fn atc_router_scan(bencher: Bencher<'_, '_>, n: usize) {
+    let routes = routes(n);
+    let schema = oracle::schema();
+    let atc = oracle::Oracle::new(&schema, &routes);
+    let reqs: Vec<Req> = KINDS.iter().map(|k| request(*k, n)).collect();
+    let normalized: Vec<String> = reqs
+        .iter()
+        .map(|r| {
+            String::from_utf8(normalize_path(strip_query(r.path.as_bytes())).into_owned()).unwrap()
+        })
+        .collect();
+    let headers: Vec<Vec<(String, String)>> = reqs
+        .iter()
+        .map(|r| {
+            r.headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_string()))
+                .collect()
+        })
+        .collect();
+    bencher
+        .counter(divan::counter::ItemsCount::new(reqs.len()))
+        .bench_local(|| {
+            for ((r, p), h) in reqs.iter().zip(&normalized).zip(&headers) {
+                black_box(atc.find(
+                    &schema,
+                    &oracle::OracleRequest {
+                        scheme: "http",
+                        method: "GET",
+                        host_header: Some(&r.host),
+                        listener_port: 8000,
+                        normalized_path: p,
+                        sni: None,
+                        headers: h,
+                    },
+                ));
+            }
+        });
+}
+
+#[divan::bench(args = [1_000, 10_000], sample_count = 5, sample_size = 1)]
+fn build(bencher: Bencher<'_, '_>, n: usize) {
+    let routes = routes(n);
+    bencher.bench_local(|| black_box(Router::new(black_box(&routes)).unwrap()));
 }

@@ -8,10 +8,12 @@ use gantry_core::{CidrPort, Route};
 use http::HeaderName;
 use ipnet::IpNet;
 use regex::Regex;
+use regex_syntax::hir::{Hir, HirKind, Look};
 
 use crate::RouterError;
 use crate::matcher::{
-    HeaderCond, HeaderValueCond, HostCond, IpCond, Matcher, NetCond, PathCond, SniCond, StrOp,
+    HeaderCond, HeaderValueCond, HostCond, IpCond, Matcher, NetCond, PathCond, PathRegex, SniCond,
+    StrOp,
 };
 use crate::priority::{fragment_priority, is_regex_path, split_paths};
 
@@ -127,12 +129,43 @@ pub(crate) fn path_regex_source(path: &str) -> String {
     )
 }
 
+/// The literal every match of an anchored regex must begin with: the literal run right
+/// after the leading `^` in the parsed pattern (empty when the pattern does not have the
+/// shape `^literal...`, e.g. with a top-level alternation).
+pub(crate) fn regex_literal_prefix(source: &str) -> String {
+    let Ok(hir) = regex_syntax::parse(source) else {
+        return String::new();
+    };
+    let HirKind::Concat(subs) = hir.kind() else {
+        return String::new();
+    };
+    let mut subs = subs.iter();
+    if !matches!(subs.next().map(Hir::kind), Some(HirKind::Look(Look::Start))) {
+        return String::new();
+    }
+    let mut out = Vec::new();
+    for sub in subs {
+        match sub.kind() {
+            HirKind::Literal(lit) => out.extend_from_slice(&lit.0),
+            _ => break,
+        }
+    }
+    String::from_utf8(out).unwrap_or_default()
+}
+
 fn path_cond(route: &Route, paths: &[String]) -> Result<PathCond, RouterError> {
     match paths.first() {
         None => Ok(PathCond::Any),
         Some(first) if is_regex_path(first) => paths
             .iter()
-            .map(|p| compile_regex(route, path_regex_source(p)))
+            .map(|p| {
+                let source = path_regex_source(p);
+                let literal_prefix = regex_literal_prefix(&source).into();
+                compile_regex(route, source).map(|regex| PathRegex {
+                    regex,
+                    literal_prefix,
+                })
+            })
             .collect::<Result<Vec<_>, _>>()
             .map(PathCond::Regex),
         Some(_) => Ok(PathCond::Prefix(
@@ -284,6 +317,18 @@ mod tests {
         assert_eq!((c.op, &*c.value), (StrOp::Prefix, "example."));
         let c = sni_cond("example.com.");
         assert_eq!((c.op, &*c.value), (StrOp::Exact, "example.com"));
+    }
+
+    #[test]
+    fn regex_literal_prefixes() {
+        assert_eq!(regex_literal_prefix(r"^/users/(?P<id>\d+)"), "/users/");
+        assert_eq!(regex_literal_prefix(r"^/a/b\.c"), "/a/b.c");
+        assert_eq!(regex_literal_prefix(r"^/ab?"), "/a");
+        assert_eq!(regex_literal_prefix(r"^/a|/b"), "");
+        assert_eq!(regex_literal_prefix(r"^(?i)/abc"), "/");
+        assert_eq!(regex_literal_prefix(r"^/x(?i)abc"), "/x");
+        assert_eq!(regex_literal_prefix(r"^(/a)"), "");
+        assert_eq!(regex_literal_prefix(r"^/a{0}"), "/");
     }
 
     #[test]

@@ -13,13 +13,17 @@ use regex::RegexSet;
 
 use crate::matcher::{Matcher, PathCond, StrOp};
 
-/// Regex groups at least this large are pre-filtered with one `RegexSet` pass.
+/// Regex groups at least this large are pre-filtered with `RegexSet` passes.
 const REGEX_SET_THRESHOLD: usize = 8;
+/// Patterns per `RegexSet`: large sets blow the lazy DFA's cache (or the NFA size limit)
+/// and fall back to slow engines, so big groups are cut into rank-ordered chunks.
+const REGEX_SET_CHUNK: usize = 32;
 
-/// A byte trie of literal path prefixes; each node lists the ranks whose prefix ends
-/// there.
-#[derive(Debug, Default)]
-struct PrefixTrie {
+/// A byte trie of literal path prefixes. Each node lists the prefix matchers whose prefix
+/// ends there, and the regex matchers whose regex must begin with that literal (the root
+/// holds regexes without a usable literal prefix).
+#[derive(Debug)]
+struct PathTrie {
     nodes: Vec<TrieNode>,
 }
 
@@ -27,22 +31,27 @@ struct PrefixTrie {
 struct TrieNode {
     /// Children sorted by byte.
     edges: Vec<(u8, u32)>,
-    ranks: Vec<u32>,
+    prefix_ranks: Vec<u32>,
+    regex: Option<Box<RegexGroup>>,
 }
 
-impl PrefixTrie {
-    fn insert(&mut self, prefix: &[u8], rank: u32) {
-        if self.nodes.is_empty() {
-            self.nodes.push(TrieNode::default());
+impl Default for PathTrie {
+    fn default() -> Self {
+        PathTrie {
+            nodes: vec![TrieNode::default()],
         }
+    }
+}
+
+impl PathTrie {
+    /// Returns the node for `prefix`, creating it.
+    fn node_mut(&mut self, prefix: &[u8]) -> Option<&mut TrieNode> {
         let mut node = 0usize;
         for &b in prefix {
-            let next_free = self.nodes.len() as u32;
-            let Some(current) = self.nodes.get_mut(node) else {
-                return;
-            };
+            let next_free = u32::try_from(self.nodes.len()).ok()?;
+            let current = self.nodes.get_mut(node)?;
             let next = match current.edges.binary_search_by_key(&b, |e| e.0) {
-                Ok(i) => current.edges.get(i).map_or(next_free, |e| e.1),
+                Ok(i) => current.edges.get(i)?.1,
                 Err(i) => {
                     current.edges.insert(i, (b, next_free));
                     self.nodes.push(TrieNode::default());
@@ -51,44 +60,62 @@ impl PrefixTrie {
             };
             node = next as usize;
         }
-        if let Some(n) = self.nodes.get_mut(node) {
-            if n.ranks.last() != Some(&rank) {
-                n.ranks.push(rank);
-            }
-        }
+        self.nodes.get_mut(node)
     }
 
-    /// Calls `visit` with the rank list of every stored prefix of `path`.
-    fn for_each_prefix_list<'s>(&'s self, path: &[u8], mut visit: impl FnMut(&'s [u32]) -> bool) {
-        let mut node = 0usize;
+    /// Visits the root and then every node along `path`, stopping early when `visit`
+    /// returns false.
+    fn walk<'s>(&'s self, path: &[u8], mut visit: impl FnMut(&'s TrieNode) -> bool) {
         let Some(mut current) = self.nodes.first() else {
             return;
         };
+        if !visit(current) {
+            return;
+        }
         for &b in path {
             let Ok(i) = current.edges.binary_search_by_key(&b, |e| e.0) else {
                 return;
             };
-            node = current.edges.get(i).map_or(node, |e| e.1 as usize);
-            let Some(next) = self.nodes.get(node) else {
+            let Some(next) = current
+                .edges
+                .get(i)
+                .and_then(|e| self.nodes.get(e.1 as usize))
+            else {
                 return;
             };
             current = next;
-            if !current.ranks.is_empty() && !visit(&current.ranks) {
+            if !visit(current) {
                 return;
             }
         }
     }
 
-    fn shrink(&mut self) {
+    fn finish(&mut self) {
         self.nodes.shrink_to_fit();
         for n in &mut self.nodes {
             n.edges.shrink_to_fit();
-            n.ranks.shrink_to_fit();
+            n.prefix_ranks.shrink_to_fit();
+            if let Some(g) = &mut n.regex {
+                g.finish();
+            }
         }
     }
 }
 
-/// Regex-path matchers of a bucket.
+/// One `RegexSet` over a contiguous run of a group's patterns.
+#[derive(Debug)]
+struct RegexChunk {
+    /// Rank owning the chunk's first pattern (ranks grow with pattern index).
+    first_rank: u32,
+    /// Index of the chunk's first pattern in `RegexGroup::pattern_ranks`.
+    offset: usize,
+    /// `None` when the set could not be built; the chunk's ranks are then scanned.
+    set: Option<RegexSet>,
+    /// Deduplicated ranks of the chunk, for the fallback scan.
+    ranks: Vec<u32>,
+}
+
+/// Regex-path matchers sharing a trie node.
 #[derive(Debug, Default)]
 struct RegexGroup {
     /// Ranks in increasing order (deduplicated).
@@ -96,26 +123,83 @@ struct RegexGroup {
     /// Owning rank of each pattern, in insertion (= rank) order.
     pattern_ranks: Vec<u32>,
     patterns: Vec<String>,
-    set: Option<RegexSet>,
+    chunks: Vec<RegexChunk>,
 }
 
 impl RegexGroup {
+    fn add(&mut self, rank: u32, pattern: &str) {
+        push_rank(&mut self.ranks, rank);
+        self.pattern_ranks.push(rank);
+        self.patterns.push(pattern.to_owned());
+    }
+
     fn finish(&mut self) {
         if self.patterns.len() >= REGEX_SET_THRESHOLD {
-            // A set that fails to build (size limits) just disables the pre-filter.
-            self.set = RegexSet::new(&self.patterns).ok();
+            let mut offset = 0;
+            for (patterns, ranks) in self
+                .patterns
+                .chunks(REGEX_SET_CHUNK)
+                .zip(self.pattern_ranks.chunks(REGEX_SET_CHUNK))
+            {
+                let mut chunk_ranks = Vec::new();
+                for &r in ranks {
+                    push_rank(&mut chunk_ranks, r);
+                }
+                self.chunks.push(RegexChunk {
+                    first_rank: ranks.first().copied().unwrap_or(u32::MAX),
+                    offset,
+                    set: RegexSet::new(patterns).ok(),
+                    ranks: chunk_ranks,
+                });
+                offset += patterns.len();
+            }
         }
         self.patterns = Vec::new();
         self.ranks.shrink_to_fit();
         self.pattern_ranks.shrink_to_fit();
+    }
+
+    /// Evaluates the group's candidates ranked before `best`.
+    fn search(&self, path: &str, best: &mut u32, eval: &mut impl FnMut(u32) -> bool) {
+        if self.ranks.first().is_none_or(|r| *r >= *best) {
+            return;
+        }
+        if self.chunks.is_empty() {
+            scan(&self.ranks, best, eval);
+            return;
+        }
+        for chunk in &self.chunks {
+            if chunk.first_rank >= *best {
+                return;
+            }
+            let Some(set) = &chunk.set else {
+                scan(&chunk.ranks, best, eval);
+                continue;
+            };
+            let mut last = u32::MAX;
+            for idx in set.matches(path).iter() {
+                let Some(&rank) = self.pattern_ranks.get(chunk.offset + idx) else {
+                    continue;
+                };
+                if rank >= *best {
+                    break;
+                }
+                if rank != last {
+                    last = rank;
+                    if eval(rank) {
+                        *best = rank;
+                        break;
+                    }
+                }
+            }
+        }
     }
 }
 
 /// Matchers sharing one host key (or having no host condition).
 #[derive(Debug, Default)]
 struct Bucket {
-    trie: PrefixTrie,
-    regex: RegexGroup,
+    trie: PathTrie,
     pathless: Vec<u32>,
 }
 
@@ -131,22 +215,25 @@ impl Bucket {
             PathCond::Any => push_rank(&mut self.pathless, rank),
             PathCond::Prefix(prefixes) => {
                 for p in prefixes {
-                    self.trie.insert(p.as_bytes(), rank);
+                    if let Some(node) = self.trie.node_mut(p.as_bytes()) {
+                        push_rank(&mut node.prefix_ranks, rank);
+                    }
                 }
             }
             PathCond::Regex(regexes) => {
-                push_rank(&mut self.regex.ranks, rank);
                 for r in regexes {
-                    self.regex.pattern_ranks.push(rank);
-                    self.regex.patterns.push(r.as_str().to_owned());
+                    if let Some(node) = self.trie.node_mut(r.literal_prefix.as_bytes()) {
+                        node.regex
+                            .get_or_insert_with(Default::default)
+                            .add(rank, r.regex.as_str());
+                    }
                 }
             }
         }
     }
 
     fn finish(&mut self) {
-        self.trie.shrink();
-        self.regex.finish();
+        self.trie.finish();
         self.pathless.shrink_to_fit();
     }
 
@@ -156,34 +243,13 @@ impl Bucket {
         let Some(path) = path else {
             return;
         };
-        self.trie.for_each_prefix_list(path.as_bytes(), |ranks| {
-            scan(ranks, best, eval);
+        self.trie.walk(path.as_bytes(), |node| {
+            scan(&node.prefix_ranks, best, eval);
+            if let Some(group) = &node.regex {
+                group.search(path, best, eval);
+            }
             true
         });
-        if self.regex.ranks.first().is_none_or(|r| *r >= *best) {
-            return;
-        }
-        match &self.regex.set {
-            Some(set) => {
-                let mut last = u32::MAX;
-                for idx in set.matches(path).iter() {
-                    let Some(&rank) = self.regex.pattern_ranks.get(idx) else {
-                        continue;
-                    };
-                    if rank >= *best {
-                        break;
-                    }
-                    if rank != last {
-                        last = rank;
-                        if eval(rank) {
-                            *best = rank;
-                            break;
-                        }
-                    }
-                }
-            }
-            None => scan(&self.regex.ranks, best, eval),
-        }
     }
 }
 

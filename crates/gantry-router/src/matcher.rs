@@ -48,7 +48,14 @@ pub(crate) struct SniCond {
 pub(crate) enum PathCond {
     Any,
     Prefix(Vec<Box<str>>),
-    Regex(Vec<Regex>),
+    Regex(Vec<PathRegex>),
+}
+
+/// A compiled regex path and the literal every match must start with (used to index it).
+#[derive(Debug)]
+pub(crate) struct PathRegex {
+    pub regex: Regex,
+    pub literal_prefix: Box<str>,
 }
 
 /// One configured header value: exact (compared lower-cased) or `~*` regex.
@@ -180,8 +187,9 @@ pub(crate) enum Matched<'m> {
     Nothing,
     /// A literal prefix of the matcher.
     Prefix(&'m str),
-    /// A regex match of the request path, `path[..end]` (regexes are anchored at 0).
-    Regex(usize),
+    /// A regex match of the request path, `path[start..end]` (a top-level alternation
+    /// such as `~/a|/b` leaves later branches unanchored, so `start` may be non-zero).
+    Regex(usize, usize),
 }
 
 /// Result of a successful evaluation.
@@ -267,12 +275,12 @@ impl Matcher {
                 let path = facts.path?;
                 let (regex, caps) = regexes
                     .iter()
-                    .find_map(|r| r.captures(path).map(|c| (r, c)))?;
-                let end = caps.get(0).map_or(0, |m| m.end());
+                    .find_map(|r| r.regex.captures(path).map(|c| (&r.regex, c)))?;
+                let (start, end) = caps.get(0).map_or((0, 0), |m| (m.start(), m.end()));
                 let mut c = Captures::default();
                 c.record(regex, &caps);
                 captures = Some(c);
-                Matched::Regex(end)
+                Matched::Regex(start, end)
             }
         };
         for header in &self.headers {

@@ -219,7 +219,7 @@ impl Router {
         let matched_path = match hit.matched {
             Matched::Nothing => None,
             Matched::Prefix(p) => Some(p.to_owned()),
-            Matched::Regex(end) => path.and_then(|p| p.get(..end)).map(str::to_owned),
+            Matched::Regex(start, end) => path.and_then(|p| p.get(start..end)).map(str::to_owned),
         };
         Some(RouteMatch {
             route_index: matcher.route_index,

@@ -42,6 +42,9 @@ const PATHS: &[&str] = &[
     "~/b",
     "~/ab?",
     r"~/(?<first>[a-z])(?<rest>[a-z]*)$",
+    "~/zz|/b",
+    "~/(?i)A/B",
+    r"~/a/\d",
 ];
 const HEADER_NAMES: &[&str] = &["x-a", "X-B", "x_c"];
 const HEADER_VALUES: &[&str] = &["v1", "V2", r"~*^v\d$", "~*(x)y", "~*z"];

@@ -435,3 +435,13 @@ fn route_index_refers_to_the_input_slice() {
     let router = Router::new(&routes).unwrap();
     assert_eq!(router.find(&req(None, "/b").view()).unwrap().route_index, 1);
 }
+
+#[test]
+fn top_level_alternation_leaves_later_branches_unanchored() {
+    // Kong prepends `^` without grouping, as ATC sees `^/zz|/b`.
+    let router = Router::new(&[route(1).paths(&["~/zz|/b"])]).unwrap();
+    let m = router.find(&req(None, "/a/b/c").view()).unwrap();
+    assert_eq!(m.matched_path.as_deref(), Some("/b"));
+    // Kong strips by the length of the matched text.
+    assert_eq!(m.upstream_path(Some("/s")), "/s/b/c");
+}
