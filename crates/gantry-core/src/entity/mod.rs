@@ -3,6 +3,7 @@
 
 mod common;
 mod consumer;
+mod credential;
 mod route;
 mod service;
 mod tls;
@@ -10,6 +11,7 @@ mod upstream;
 
 pub use common::*;
 pub use consumer::*;
+pub use credential::*;
 pub use route::*;
 pub use service::*;
 pub use tls::*;
