@@ -22,6 +22,8 @@ pub(super) struct Entry {
     pub parent: Option<usize>,
     pub parent_field: Option<&'static str>,
     pub input: Map<String, Value>,
+    /// The entry as written (children arrays removed), for flattened errors.
+    pub original: Map<String, Value>,
     pub id: String,
     /// The id was given or derived deterministically before children were
     /// walked (children may then use it in their own cache keys).
@@ -44,6 +46,10 @@ struct Loader<'a> {
     /// Kong registers nested children before their parent.
     reg_order: Vec<usize>,
     errors: ErrorTree,
+    /// Errors that belong to no single entry (top-level keys, references).
+    doc_errors: ErrorTree,
+    /// Errors of each entry, keyed by entry index.
+    entry_errors: Vec<(usize, ErrorTree)>,
     flat: Vec<PathError>,
     now: f64,
 }
@@ -79,7 +85,20 @@ fn insert_at(root: &mut ErrorTree, path: &[ErrKey], value: ErrorTree) {
 impl Loader<'_> {
     /// Records an error: merged into the Kong-shaped tree at `tree_path`, and
     /// listed (one line per leaf) under the human path `where_`.
-    fn error(&mut self, tree_path: &[ErrKey], where_: &[ErrKey], err: ErrorTree) {
+    fn error(
+        &mut self,
+        tree_path: &[ErrKey],
+        where_: &[ErrKey],
+        err: ErrorTree,
+        entry: Option<usize>,
+    ) {
+        match entry {
+            Some(i) => match self.entry_errors.iter_mut().find(|(j, _)| *j == i) {
+                Some((_, t)) => t.merge(err.clone()),
+                None => self.entry_errors.push((i, err.clone())),
+            },
+            None => insert_at(&mut self.doc_errors, tree_path, err.clone()),
+        }
         for (sub, msg) in err.leaves() {
             let mut full = where_.to_vec();
             full.extend(sub);
@@ -91,8 +110,8 @@ impl Loader<'_> {
         insert_at(&mut self.errors, tree_path, err);
     }
 
-    fn error_msg(&mut self, path: &[ErrKey], msg: impl Into<String>) {
-        self.error(path, path, ErrorTree::msg(msg));
+    fn error_msg(&mut self, path: &[ErrKey], msg: impl Into<String>, entry: Option<usize>) {
+        self.error(path, path, ErrorTree::msg(msg), entry);
     }
 
     fn walk_array(
@@ -107,7 +126,7 @@ impl Loader<'_> {
             if value.as_object().is_some_and(Map::is_empty) {
                 return;
             }
-            self.error_msg(&path, "expected an array");
+            self.error_msg(&path, "expected an array", None);
             return;
         };
         for (i, item) in items.iter().enumerate() {
@@ -125,7 +144,7 @@ impl Loader<'_> {
         parent: Option<(usize, &'static str)>,
     ) {
         let Some(obj) = item.as_object() else {
-            self.error_msg(&path, "expected a record");
+            self.error_msg(&path, "expected a record", None);
             return;
         };
         let Some(schema) = self.schemas.get(entity) else {
@@ -157,9 +176,7 @@ impl Loader<'_> {
                 children.push((*rel, v));
             }
         }
-        if !local.is_empty() {
-            self.error(&path, &path, local);
-        }
+        let original = input.clone();
 
         // id: given, deterministic, or random
         let parent_id = parent
@@ -186,10 +203,14 @@ impl Loader<'_> {
             parent: parent.map(|(p, _)| p),
             parent_field: parent.map(|(_, f)| f),
             input,
+            original,
             id,
             id_known: known,
             output: None,
         });
+        if !local.is_empty() {
+            self.error(&path, &path, local, Some(idx));
+        }
         for name in ENTITY_NAMES {
             for (rel, v) in children.iter().filter(|(r, _)| r.child == name) {
                 let mut p = path.clone();
@@ -209,6 +230,8 @@ pub(super) fn load(doc: &Value, schemas: &Schemas) -> Result<Loaded, Declarative
         entries: Vec::new(),
         reg_order: Vec::new(),
         errors: ErrorTree::new(),
+        doc_errors: ErrorTree::new(),
+        entry_errors: Vec::new(),
         flat: Vec::new(),
         now: crate::entity::now_millis_f64(),
     };
@@ -227,26 +250,32 @@ pub(super) fn load(doc: &Value, schemas: &Schemas) -> Result<Loaded, Declarative
                 Some(_) => l.error_msg(
                     &path,
                     format!("expected one of: {}", FORMAT_VERSIONS.join(", ")),
+                    None,
                 ),
-                None if v.is_null() => l.error_msg(&path, "required field missing"),
-                None => l.error_msg(&path, "expected a string"),
+                None if v.is_null() => l.error_msg(&path, "required field missing", None),
+                None => l.error_msg(&path, "expected a string", None),
             },
             "_transform" => match v {
                 Value::Bool(b) => transform = *b,
                 Value::Null => {}
-                _ => l.error_msg(&path, "expected a boolean"),
+                _ => l.error_msg(&path, "expected a boolean", None),
             },
-            "_comment" if !v.is_string() && !v.is_null() => l.error_msg(&path, "expected a string"),
-            "_ignore" if !v.is_array() && !v.is_null() => l.error_msg(&path, "expected an array"),
+            "_comment" if !v.is_string() && !v.is_null() => {
+                l.error_msg(&path, "expected a string", None)
+            }
+            "_ignore" if !v.is_array() && !v.is_null() => {
+                l.error_msg(&path, "expected an array", None)
+            }
             "_comment" | "_ignore" => {}
             name if ENTITY_NAMES.contains(&name) => {}
-            _ => l.error_msg(&path, "unknown field"),
+            _ => l.error_msg(&path, "unknown field", None),
         }
     }
     if !top.contains_key("_format_version") {
         l.error_msg(
             &[ErrKey::field("_format_version")],
             "required field missing",
+            None,
         );
     }
     for name in ENTITY_NAMES {
@@ -257,7 +286,13 @@ pub(super) fn load(doc: &Value, schemas: &Schemas) -> Result<Loaded, Declarative
     l.validate_entries();
     l.check_uniqueness_and_references();
     if !l.errors.is_empty() {
-        return Err(DeclarativeError::invalid(l.errors, l.flat));
+        let flattened = l.flattened();
+        return Err(DeclarativeError::Invalid {
+            fields: l.errors,
+            errors: l.flat,
+            flattened,
+            unflattened: l.doc_errors,
+        });
     }
     Ok(Loaded {
         format_version,
@@ -302,7 +337,7 @@ impl Loader<'_> {
                     }
                 }
                 Ok(_) => {}
-                Err(t) => self.error(&path, &path, t),
+                Err(t) => self.error(&path, &path, t, Some(i)),
             }
         }
     }
@@ -330,7 +365,7 @@ impl Loader<'_> {
                         let msg = format!(
                             "uniqueness violation: '{entity}' entity with {ek} set to '{key}' already declared"
                         );
-                        self.error_msg(&path, msg);
+                        self.error_msg(&path, msg, Some(i));
                         failed = true;
                     }
                     std::collections::hash_map::Entry::Vacant(v) => {
@@ -343,7 +378,7 @@ impl Loader<'_> {
                     let msg = format!(
                         "uniqueness violation: '{entity}' entity with primary key set to '{id}' already declared"
                     );
-                    self.error_msg(&path, msg);
+                    self.error_msg(&path, msg, Some(i));
                 } else {
                     by_id.insert((entity, id), i);
                 }
@@ -405,7 +440,7 @@ impl Loader<'_> {
             }
             for msg in failures {
                 let tree_path = [ErrKey::field(entity), ErrKey::field(at.as_str())];
-                self.error(&tree_path, &path, ErrorTree::List(vec![msg]));
+                self.error(&tree_path, &path, ErrorTree::List(vec![msg]), None);
             }
         }
         self.check_unique_fields();
@@ -454,7 +489,90 @@ impl Loader<'_> {
                 &[ErrKey::field(entity), ErrKey::field(at.as_str())],
                 &path,
                 ErrorTree::msg(msg),
+                None,
             );
         }
+    }
+}
+
+fn singular(entity: &str) -> &str {
+    entity.strip_suffix('s').unwrap_or(entity)
+}
+
+/// Kong's `categorize_errors`: `@entity` messages and dotted field paths.
+fn categorize(tree: &ErrorTree, ns: &str, out: &mut Vec<Value>) {
+    match tree {
+        ErrorTree::Node(map) => {
+            for (k, v) in map {
+                if matches!(k, ErrKey::Field(f) if f == ENTITY_KEY) {
+                    for m in v.messages() {
+                        out.push(json!({"type": "entity", "message": m}));
+                    }
+                    continue;
+                }
+                let field = if ns.is_empty() {
+                    k.to_string()
+                } else {
+                    format!("{ns}.{k}")
+                };
+                categorize(v, &field, out);
+            }
+        }
+        leaf => {
+            for m in leaf.messages() {
+                out.push(json!({"type": "field", "field": ns, "message": m}));
+            }
+        }
+    }
+}
+
+impl Loader<'_> {
+    /// Kong's `flattened_errors`: one object per entity in error.
+    fn flattened(&self) -> Vec<Value> {
+        let mut out = Vec::new();
+        for (i, tree) in &self.entry_errors {
+            let Some(e) = self.entries.get(*i) else {
+                continue;
+            };
+            let mut entity = e.original.clone();
+            if let (Some(f), Some(p)) = (e.parent_field, e.parent.and_then(|p| self.entries.get(p)))
+            {
+                if p.original
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .is_some_and(crate::schema::is_uuid)
+                {
+                    entity
+                        .entry(f.to_string())
+                        .or_insert_with(|| json!({ "id": p.id }));
+                }
+            }
+            let mut errors = Vec::new();
+            categorize(tree, "", &mut errors);
+            let mut obj = Map::new();
+            if let Some(Value::String(n)) = entity
+                .get("name")
+                .filter(|n| n.as_str().is_some_and(|s| !s.is_empty()))
+            {
+                obj.insert("entity_name".into(), json!(n));
+            }
+            if let Some(Value::String(id)) = entity
+                .get("id")
+                .filter(|v| v.as_str().is_some_and(crate::schema::is_uuid))
+            {
+                obj.insert("entity_id".into(), json!(id));
+            }
+            if let Some(Value::Array(tags)) = entity
+                .get("tags")
+                .filter(|t| t.as_array().is_some_and(|a| a.iter().all(Value::is_string)))
+            {
+                obj.insert("entity_tags".into(), json!(tags));
+            }
+            obj.insert("entity_type".into(), json!(singular(e.entity)));
+            obj.insert("entity".into(), Value::Object(entity));
+            obj.insert("errors".into(), Value::Array(errors));
+            out.push(Value::Object(obj));
+        }
+        out
     }
 }

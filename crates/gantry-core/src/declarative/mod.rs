@@ -80,24 +80,31 @@ pub enum DeclarativeError {
         fields: ErrorTree,
         /// One entry per error, in document order.
         errors: Vec<PathError>,
+        /// Kong's `flattened_errors` (one object per entity in error).
+        flattened: Vec<Value>,
+        /// What stays in `fields` when errors are flattened.
+        unflattened: ErrorTree,
     },
 }
 
 impl DeclarativeError {
     fn invalid(fields: ErrorTree, errors: Vec<PathError>) -> Self {
-        DeclarativeError::Invalid { fields, errors }
+        DeclarativeError::Invalid {
+            unflattened: fields.clone(),
+            fields,
+            errors,
+            flattened: Vec::new(),
+        }
     }
 
     fn invalid_document(msg: &str) -> Self {
         let mut t = ErrorTree::new();
         t.push_entity(msg);
-        DeclarativeError::Invalid {
-            fields: t,
-            errors: vec![PathError {
-                path: String::new(),
-                message: msg.to_string(),
-            }],
-        }
+        let errors = vec![PathError {
+            path: String::new(),
+            message: msg.to_string(),
+        }];
+        Self::invalid(t, errors)
     }
 
     /// Every error with its path (one for I/O and parse errors).
@@ -111,15 +118,24 @@ impl DeclarativeError {
         }
     }
 
-    /// The Admin API body: code 14 `invalid declarative configuration` for
-    /// invalid documents (with `flattened_errors` as a path list), a plain
-    /// message error otherwise.
-    pub fn to_kong_error(&self) -> KongError {
+    /// The `/config` error body: code 14 `invalid declarative configuration`.
+    /// With `flatten` (`?flatten_errors=1`), entity errors move from `fields`
+    /// to Kong's `flattened_errors` list.
+    pub fn to_kong_error(&self, flatten: bool) -> KongError {
         match self {
-            DeclarativeError::Invalid { fields, errors } => {
-                let mut e = KongError::declarative(fields.clone());
-                e.flattened_errors = serde_json::to_value(errors).ok();
-                e
+            DeclarativeError::Invalid {
+                fields,
+                flattened,
+                unflattened,
+                ..
+            } => {
+                if flatten {
+                    let mut e = KongError::declarative(unflattened.clone());
+                    e.flattened_errors = Some(Value::Array(flattened.clone()));
+                    e
+                } else {
+                    KongError::declarative(fields.clone())
+                }
             }
             other => KongError::declarative(ErrorTree::List(vec![other.to_string()])),
         }

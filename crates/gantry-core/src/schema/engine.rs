@@ -162,7 +162,15 @@ pub(super) fn process_auto_fields(
             }
         }
     }
-    Ok(data)
+    // schema field order first, then anything unknown (rejected later)
+    let mut ordered = Map::new();
+    for (key, _) in &schema.fields {
+        if let Some(v) = data.remove(*key) {
+            ordered.insert((*key).to_string(), v);
+        }
+    }
+    ordered.extend(data);
+    Ok(ordered)
 }
 
 fn timestamp(typ: FieldType, now: f64) -> Value {
