@@ -340,15 +340,15 @@ impl Index {
                     if byte != b'.' {
                         continue;
                     }
-                    if self.has_suffix {
-                        if let Some(b) = host.get(i..).and_then(|k| self.suffix.get(k)) {
-                            b.search(path, &mut best, &mut eval);
-                        }
+                    if self.has_suffix
+                        && let Some(b) = host.get(i..).and_then(|k| self.suffix.get(k))
+                    {
+                        b.search(path, &mut best, &mut eval);
                     }
-                    if self.has_prefix {
-                        if let Some(b) = host.get(..=i).and_then(|k| self.prefix.get(k)) {
-                            b.search(path, &mut best, &mut eval);
-                        }
+                    if self.has_prefix
+                        && let Some(b) = host.get(..=i).and_then(|k| self.prefix.get(k))
+                    {
+                        b.search(path, &mut best, &mut eval);
                     }
                 }
             }

@@ -10,6 +10,21 @@
 //! Entry points: [`Router::new`], [`Router::find`] with a [`RequestView`], and the
 //! [`RouteMatch`] helpers for the upstream path. [`normalize_path`], [`escape_path`] and
 //! [`upstream_path_v0`] are exposed for callers that need them directly.
+//!
+//! # Compatibility notes (checked against Kong's source, not only the reference)
+//!
+//! * `protocols` is not a matching condition in `traditional_compatible` (Kong's
+//!   `transform.get_expression` emits none): an `https`-only route matches a plain-http
+//!   request (the proxy then answers 426 or redirects, §4.8) and an `http`-only route
+//!   matches https. Only `snis` looks at the scheme (skipped unless it is `https`).
+//!   Stream-only routes (tcp/tls/udp/tls_passthrough) are left out.
+//! * Priorities use the documented 64-bit layout (§4.5). Kong's Lua computes some of the
+//!   shifts on plain Lua numbers, which LuaJIT performs in 32 bits; that quirk is not
+//!   reproduced (see `fragment_priority`).
+//! * Reproduced as Kong does: captures of a `~*` header regex overwrite the path
+//!   captures with the same keys (ATC keeps one capture map per matcher); header
+//!   conditions are evaluated in sorted header-name order, where Kong uses Lua table order.
+//! * Not reproduced: Kong reads at most `lua_max_req_headers` (100) request headers.
 #![forbid(unsafe_code)]
 #![warn(clippy::indexing_slicing)]
 

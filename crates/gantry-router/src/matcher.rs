@@ -244,15 +244,15 @@ impl Matcher {
                 return None;
             }
         }
-        if let Some(destinations) = &self.destinations {
-            if !net_matches(destinations, facts.dst_ip, Some(facts.port)) {
-                return None;
-            }
+        if let Some(destinations) = &self.destinations
+            && !net_matches(destinations, facts.dst_ip, Some(facts.port))
+        {
+            return None;
         }
-        if let Some(methods) = &self.methods {
-            if !methods.iter().any(|m| **m == *facts.method) {
-                return None;
-            }
+        if let Some(methods) = &self.methods
+            && !methods.iter().any(|m| **m == *facts.method)
+        {
+            return None;
         }
         if let Some(hosts) = &self.hosts {
             let host = facts.host?;

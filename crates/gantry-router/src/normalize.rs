@@ -202,15 +202,15 @@ pub fn escape_path(path: &[u8]) -> Cow<'_, str> {
             return Cow::Borrowed(s);
         }
     }
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let hex = |n: u8| char::from(if n < 10 { b'0' + n } else { b'A' + n - 10 });
     let mut out = String::with_capacity(path.len() + 8);
     for &b in path {
         if is_forwarded_raw(b) {
             out.push(char::from(b));
         } else {
             out.push('%');
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 0x0f)]));
+            out.push(hex(b >> 4));
+            out.push(hex(b & 0x0f));
         }
     }
     Cow::Owned(out)

@@ -132,7 +132,7 @@ impl Router {
             }
         }
         // ATC iterates its (priority, uuid) map from the largest key down.
-        matchers.sort_by(|a, b| (b.priority, b.id).cmp(&(a.priority, a.id)));
+        matchers.sort_by_key(|m| std::cmp::Reverse((m.priority, m.id)));
         if u32::try_from(matchers.len()).is_err() {
             return Err(RouterError::TooManyRoutes);
         }

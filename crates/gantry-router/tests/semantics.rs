@@ -1,5 +1,5 @@
 //! Per-field matching semantics and priority rules (kong-reference §4.2–§4.5).
-#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+#![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 
 mod common;
 
@@ -444,4 +444,11 @@ fn top_level_alternation_leaves_later_branches_unanchored() {
     assert_eq!(m.matched_path.as_deref(), Some("/b"));
     // Kong strips by the length of the matched text.
     assert_eq!(m.upstream_path(Some("/s")), "/s/b/c");
+}
+
+#[test]
+fn router_is_shareable_across_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Router>();
+    assert_send_sync::<gantry_router::RouteMatch>();
 }

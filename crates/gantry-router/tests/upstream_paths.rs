@@ -1,7 +1,7 @@
 //! kong-reference Appendix B: the upstream-path table of Kong's
 //! `spec/fixtures/router_path_handling_tests.lua` (`path_handling = v0`), run through the
 //! router end to end, plus the regex-route variants.
-#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+#![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 
 mod common;
 

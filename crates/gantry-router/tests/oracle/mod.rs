@@ -7,6 +7,7 @@
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
+    clippy::panic,
     clippy::indexing_slicing,
     dead_code
 )]
@@ -50,8 +51,8 @@ fn sni_exp(sni: &str) -> String {
             v.pop();
         }
         ("=^", v[1..].to_string())
-    } else if sni.ends_with('*') {
-        ("^=", sni[..sni.len() - 1].to_string())
+    } else if let Some(rest) = sni.strip_suffix('*') {
+        ("^=", rest.to_string())
     } else {
         let mut v = sni.to_string();
         if v.len() > 1 && v.ends_with('.') {
