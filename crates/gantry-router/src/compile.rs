@@ -147,6 +147,8 @@ pub(crate) fn regex_literal_prefix(source: &str) -> String {
     for sub in subs {
         match sub.kind() {
             HirKind::Literal(lit) => out.extend_from_slice(&lit.0),
+            // a user-written `^` right after Kong's
+            HirKind::Look(Look::Start) if out.is_empty() => {}
             _ => break,
         }
     }
@@ -329,6 +331,7 @@ mod tests {
         assert_eq!(regex_literal_prefix(r"^/x(?i)abc"), "/x");
         assert_eq!(regex_literal_prefix(r"^(/a)"), "");
         assert_eq!(regex_literal_prefix(r"^/a{0}"), "/");
+        assert_eq!(regex_literal_prefix(r"^^/a/"), "/a/");
     }
 
     #[test]

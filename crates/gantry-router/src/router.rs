@@ -27,8 +27,8 @@ pub struct RequestView<'a> {
     pub host: Option<&'a [u8]>,
     /// Port of the listener that accepted the connection (used when Host has no port).
     pub listener_port: u16,
-    /// Raw request-target path as received, before normalization; a query string, if
-    /// present, is ignored.
+    /// Raw request-target path as received (e.g. `uri.path_and_query()` bytes), before
+    /// any decoding; a query string, if present, is ignored.
     pub path: &'a [u8],
     /// Request headers.
     pub headers: &'a HeaderMap,
@@ -80,7 +80,9 @@ impl RouteMatch {
         )
     }
 
-    /// The upstream path, escaped for the request line as Kong does.
+    /// The upstream path, escaped for the request line as Kong does. The query string is
+    /// not part of it: append the client's raw query (Kong forwards it untouched,
+    /// including a lone trailing `?`).
     pub fn upstream_path(&self, service_path: Option<&str>) -> String {
         escape_path(&self.upstream_path_raw(service_path)).into_owned()
     }
