@@ -314,7 +314,8 @@ fn check_entity_inner(
         if schema.subschema_for(input).is_none() {
             let shown = match value {
                 Some(Value::String(s)) => s.clone(),
-                Some(Value::Array(a)) => a.first().map(display).unwrap_or_default(),
+                // Lua formats a missing first element as "nil"
+                Some(Value::Array(a)) => a.first().map_or_else(|| "nil".to_string(), display),
                 Some(v) => display(v),
                 None => String::new(),
             };

@@ -142,3 +142,8 @@ impl Schemas {
             .map_err(KongError::schema_violation)
     }
 }
+
+#[cfg(test)]
+mod tests_http;
+#[cfg(test)]
+mod tests_other;
