@@ -287,7 +287,7 @@ async fn proxy(
         );
     };
 
-    if let Some(resp) = protocol_mismatch(ctx, rt, forwarded_scheme, raw_host, &uri) {
+    if let Some(resp) = protocol_mismatch(ctx, rt, forwarded_scheme, raw_host, &uri, version) {
         return resp;
     }
     let Some(service) = rt.service.as_deref() else {
@@ -360,21 +360,61 @@ async fn proxy(
     .await
 }
 
-/// Kong's https-only handling (kong-reference §4.8).
+/// Kong's protocol checks after routing (kong-reference §4.8, `kong/runloop/handler.lua`):
+/// the router ignores protocols, so an https-only route reached over http answers 426
+/// or redirects, and gRPC routes refuse non-gRPC or non-HTTP/2 requests.
 fn protocol_mismatch(
     ctx: &Ctx<'_>,
     rt: &RouteRuntime,
     scheme: Protocol,
     raw_host: &str,
     uri: &Uri,
+    version: Version,
 ) -> Option<Response<ProxyBody>> {
     let protocols = &rt.route.protocols;
-    let allowed = protocols.iter().any(|p| match p {
-        Protocol::Http | Protocol::Grpc => scheme == Protocol::Http,
-        Protocol::Https | Protocol::Grpcs => scheme == Protocol::Https,
-        _ => false,
-    });
-    if allowed {
+    let has = |p: Protocol| protocols.contains(&p);
+    if has(Protocol::Grpc) || has(Protocol::Grpcs) {
+        let is_grpc = ctx
+            .req_headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.starts_with("application/grpc"));
+        if !is_grpc {
+            return Some(ctx.error(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "Non-gRPC request matched gRPC route",
+                ErrorSource::Helper,
+            ));
+        }
+        if version != Version::HTTP_2 {
+            let mut resp = ctx.error(
+                StatusCode::UPGRADE_REQUIRED,
+                "Please use HTTP2 protocol",
+                ErrorSource::Helper,
+            );
+            resp.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+            resp.headers_mut()
+                .insert(header::UPGRADE, HeaderValue::from_static("HTTP/2"));
+            return Some(resp);
+        }
+        if !has(Protocol::Grpc) && scheme != Protocol::Https {
+            let mut resp = Response::new(ProxyBody::empty());
+            let h = resp.headers_mut();
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/grpc"),
+            );
+            h.insert("grpc-status", HeaderValue::from_static("1"));
+            h.insert(
+                "grpc-message",
+                HeaderValue::from_static("gRPC request matched gRPCs route"),
+            );
+            return Some(ctx.finish_own(resp));
+        }
+        return None;
+    }
+    if !(has(Protocol::Https) && !has(Protocol::Http) && scheme != Protocol::Https) {
         return None;
     }
     let code = rt.route.https_redirect_status_code;

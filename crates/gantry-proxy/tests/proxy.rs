@@ -299,6 +299,30 @@ async fn https_only_route_over_http_gets_426_or_redirect() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_only_route_still_serves_and_grpc_routes_check_requests() {
+    let o = origin().await;
+    // The router ignores protocols (as Kong's): an http-only route is served to all.
+    let mut cfg = one_route("127.0.0.1", o.addr.port(), None, &["/plain"]);
+    cfg.routes[0].protocols = vec![Protocol::Http];
+    let mut g = route(&cfg.services[0], &["/grpc"]);
+    g.protocols = vec![Protocol::Grpc, Protocol::Grpcs];
+    g.strip_path = false;
+    cfg.routes.push(g);
+    let p = Proxy::start(&cfg, ProxyOptions::default());
+    assert_eq!(get_ok(p.addr, "/plain").await.status, StatusCode::OK);
+    let got = get_ok(p.addr, "/grpc").await;
+    assert_eq!(got.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(got.json()["message"], "Non-gRPC request matched gRPC route");
+    let req = get("/grpc")
+        .header("content-type", "application/grpc")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let got = send(p.addr, req).await;
+    assert_eq!(got.status, StatusCode::UPGRADE_REQUIRED);
+    assert_eq!(got.json()["message"], "Please use HTTP2 protocol");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn preserve_host_and_headers_off() {
     let o = origin().await;
     let mut cfg = one_route("127.0.0.1", o.addr.port(), None, &["/"]);
