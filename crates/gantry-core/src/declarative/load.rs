@@ -286,6 +286,15 @@ pub(super) fn load(doc: &Value, schemas: &Schemas) -> Result<Loaded, Declarative
     l.validate_entries();
     l.check_uniqueness_and_references();
     if !l.errors.is_empty() {
+        // list errors in document order of their top-level key
+        let order: Vec<&String> = top.keys().collect();
+        l.flat.sort_by_key(|e| {
+            let head = e.path.split(['[', '.']).next().unwrap_or_default();
+            order
+                .iter()
+                .position(|k| k.as_str() == head)
+                .unwrap_or(usize::MAX)
+        });
         let flattened = l.flattened();
         return Err(DeclarativeError::Invalid {
             fields: l.errors,
@@ -536,16 +545,14 @@ impl Loader<'_> {
             };
             let mut entity = e.original.clone();
             if let (Some(f), Some(p)) = (e.parent_field, e.parent.and_then(|p| self.entries.get(p)))
-            {
-                if p.original
+                && p.original
                     .get("id")
                     .and_then(Value::as_str)
                     .is_some_and(crate::schema::is_uuid)
-                {
-                    entity
-                        .entry(f.to_string())
-                        .or_insert_with(|| json!({ "id": p.id }));
-                }
+            {
+                entity
+                    .entry(f.to_string())
+                    .or_insert_with(|| json!({ "id": p.id }));
             }
             let mut errors = Vec::new();
             categorize(tree, "", &mut errors);
