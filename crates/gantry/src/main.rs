@@ -1,1 +1,28 @@
-fn main() {}
+//! The `gantry` command: start a node, control a running one (stop, quit, reload,
+//! health), and check declarative configuration files. Mirrors Kong's CLI.
+#![forbid(unsafe_code)]
+
+mod cli;
+mod control;
+mod declarative;
+mod logging;
+mod node;
+mod options;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    match cli::run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("Error: {e:#}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,265 @@
+//! The `gantry` binary as a user runs it: `config parse`, `start` with a DB-less
+//! kong.yml and KONG_* settings, `health`, `reload` (SIGHUP), `quit`, `version`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_gantry"))
+}
+
+fn run(args: &[&str], envs: &[(&str, String)]) -> Output {
+    let mut c = Command::new(bin());
+    c.args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    for (k, v) in envs {
+        c.env(k, v);
+    }
+    c.output().unwrap()
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A minimal HTTP/1.1 origin on a thread: answers every request with the request line.
+fn origin() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in l.incoming() {
+            let Ok(mut s) = stream else { continue };
+            std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    let n = match s.read(&mut chunk) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => n,
+                    };
+                    buf.extend_from_slice(&chunk[..n]);
+                    while let Some(end) = find(&buf, b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&buf[..end]).to_string();
+                        buf.drain(..end + 4);
+                        let line = head.lines().next().unwrap_or("").to_string();
+                        let body = format!("{line}\n");
+                        let resp = format!(
+                            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\ncontent-type: text/plain\r\n\r\n{body}",
+                            body.len()
+                        );
+                        if s.write_all(resp.as_bytes()).is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// One request with `Connection: close`; returns (status, headers+body text).
+fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: example.test\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    let status = out.split_whitespace().nth(1)?.parse().ok()?;
+    Some((status, out))
+}
+
+struct Node {
+    child: Child,
+    port: u16,
+    prefix: PathBuf,
+    envs: Vec<(&'static str, String)>,
+}
+
+impl Node {
+    fn start(dir: &Path, kong_yml: &Path) -> Node {
+        let port = free_port();
+        let prefix = dir.join("prefix");
+        let envs = vec![
+            ("KONG_PREFIX", prefix.display().to_string()),
+            ("KONG_DATABASE", "off".to_string()),
+            ("KONG_DECLARATIVE_CONFIG", kong_yml.display().to_string()),
+            ("KONG_PROXY_LISTEN", format!("127.0.0.1:{port}")),
+            ("KONG_ADMIN_LISTEN", "off".to_string()),
+            ("KONG_STATUS_LISTEN", "off".to_string()),
+            ("KONG_NGINX_WORKER_PROCESSES", "2".to_string()),
+        ];
+        let mut c = Command::new(bin());
+        c.arg("start")
+            .env_clear()
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (k, v) in &envs {
+            c.env(k, v);
+        }
+        let child = c.spawn().unwrap();
+        let node = Node {
+            child,
+            port,
+            prefix,
+            envs,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "gantry did not start listening");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        node
+    }
+
+    fn cli(&self, args: &[&str]) -> Output {
+        run(args, &self.envs)
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn write_config(path: &Path, origin: SocketAddr, route_path: &str) {
+    std::fs::write(
+        path,
+        format!(
+            "_format_version: \"3.0\"\nservices:\n- name: echo\n  url: http://{origin}/base\n  routes:\n  - name: r1\n    paths: [\"{route_path}\"]\n"
+        ),
+    )
+    .unwrap();
+}
+
+#[test]
+fn version_prints() {
+    let out = run(&["version"], &[]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains(env!("CARGO_PKG_VERSION")));
+}
+
+#[test]
+fn config_parse_accepts_good_and_rejects_bad_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.yml");
+    write_config(&good, "127.0.0.1:9".parse().unwrap(), "/api");
+    let out = run(&["config", "parse", good.to_str().unwrap()], &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let bad = dir.path().join("bad.yml");
+    std::fs::write(
+        &bad,
+        "_format_version: \"3.0\"\nservices:\n- name: a\n  host: x\n  port: 99999\n  routes:\n  - name: r\n    paths: [\"no-slash\"]\n",
+    )
+    .unwrap();
+    let out = run(&["config", "parse", bad.to_str().unwrap()], &[]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("port"), "port error missing: {err}");
+    assert!(err.contains("paths"), "paths error missing: {err}");
+}
+
+#[test]
+fn start_proxies_reloads_and_quits() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = origin();
+    let yml = dir.path().join("kong.yml");
+    write_config(&yml, o, "/api");
+    let mut node = Node::start(dir.path(), &yml);
+
+    let (status, text) = http_get(node.port, "/api/users?id=1").unwrap();
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains("GET /base/users?id=1 HTTP/1.1"), "{text}");
+    let (status, text) = http_get(node.port, "/other").unwrap();
+    assert_eq!(status, 404);
+    assert!(text.contains("no Route matched with those values"));
+
+    let health = node.cli(&["health"]);
+    assert!(
+        health.status.success(),
+        "{}",
+        String::from_utf8_lossy(&health.stdout)
+    );
+
+    // Reload with a changed file: the new route serves, the old one is gone.
+    write_config(&yml, o, "/v2");
+    assert!(node.cli(&["reload"]).status.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if http_get(node.port, "/v2/x").map(|r| r.0) == Some(200) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "reload not applied");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(http_get(node.port, "/api/x").map(|r| r.0), Some(404));
+
+    // A broken file on reload keeps the running configuration.
+    std::fs::write(&yml, "_format_version: \"3.0\"\nservices: 12\n").unwrap();
+    assert!(node.cli(&["reload"]).status.success());
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(http_get(node.port, "/v2/x").map(|r| r.0), Some(200));
+
+    let quit = node.cli(&["quit"]);
+    assert!(
+        quit.status.success(),
+        "{}",
+        String::from_utf8_lossy(&quit.stderr)
+    );
+    let status = node.child.wait().unwrap();
+    assert!(status.success());
+    assert!(!node.prefix.join("pids/gantry.pid").exists());
+    assert!(!node.cli(&["health"]).status.success());
+}
+
+#[test]
+fn invalid_settings_and_config_fail_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(
+        &["start"],
+        &[
+            ("KONG_PREFIX", dir.path().display().to_string()),
+            ("KONG_LOG_LEVEL", "loud".to_string()),
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("log_level"));
+
+    let yml = dir.path().join("bad.yml");
+    std::fs::write(&yml, "_format_version: \"9.9\"\n").unwrap();
+    let out = run(
+        &["start"],
+        &[
+            ("KONG_PREFIX", dir.path().display().to_string()),
+            ("KONG_DATABASE", "off".to_string()),
+            ("KONG_DECLARATIVE_CONFIG", yml.display().to_string()),
+            ("KONG_PROXY_LISTEN", format!("127.0.0.1:{}", free_port())),
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("_format_version"));
+}
