@@ -240,6 +240,15 @@ fn adjust_field(field: &Field, value: Option<Value>, opts: &ValidateOptions) -> 
                 (v, _) => v,
             }
         }
+        // integral floats (`8080.0`) are stored as integers, as Lua does
+        (FieldType::Integer, Some(Value::Number(n)))
+            if !n.is_i64()
+                && !n.is_u64()
+                && n.as_f64()
+                    .is_some_and(|f| f.fract() == 0.0 && f.abs() < 9.0e15) =>
+        {
+            Some(Value::from(n.as_f64().unwrap_or_default() as i64))
+        }
         (FieldType::Array | FieldType::Set, Some(Value::Object(m))) if m.is_empty() => {
             Some(Value::Array(Vec::new()))
         }
