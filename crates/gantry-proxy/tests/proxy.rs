@@ -434,3 +434,61 @@ async fn several_workers_share_the_port() {
         assert_eq!(get_ok(p.addr, "/").await.status, StatusCode::OK);
     }
 }
+
+/// Raw bytes in, the status line out.
+async fn raw_exchange(addr: std::net::SocketAddr, bytes: Vec<u8>) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let _ = s.write_all(&bytes).await;
+    let mut out = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut out))
+        .await
+        .unwrap_or(Ok(0))
+        .unwrap_or(0);
+    String::from_utf8_lossy(&out[..n]).to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_and_oversized_requests_are_rejected_and_serving_continues() {
+    let o = origin().await;
+    let p = Proxy::start(
+        &one_route("127.0.0.1", o.addr.port(), None, &["/"]),
+        ProxyOptions::default(),
+    );
+    let resp = raw_exchange(p.addr, b"GARBAGE\r\n\r\n".to_vec()).await;
+    assert!(resp.starts_with("HTTP/1.1 400"), "{resp}");
+    let mut many = b"GET / HTTP/1.1\r\nHost: x\r\n".to_vec();
+    for i in 0..500 {
+        many.extend_from_slice(format!("x-h{i}: v\r\n").as_bytes());
+    }
+    many.extend_from_slice(b"\r\n");
+    let resp = raw_exchange(p.addr, many).await;
+    assert!(resp.starts_with("HTTP/1.1 431"), "{resp}");
+    let mut huge = b"GET / HTTP/1.1\r\nHost: x\r\nx-big: ".to_vec();
+    huge.extend(std::iter::repeat_n(b'a', 1_000_000));
+    huge.extend_from_slice(b"\r\n\r\n");
+    let resp = raw_exchange(p.addr, huge).await;
+    assert!(resp.starts_with("HTTP/1.1 431"), "{resp}");
+    let resp = raw_exchange(
+        p.addr,
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello".to_vec(),
+    )
+    .await;
+    assert!(resp.starts_with("HTTP/1.1 400"), "{resp}");
+    // Still serving.
+    assert_eq!(get_ok(p.addr, "/").await.status, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chunked_body_over_limit_is_413() {
+    let o = origin().await;
+    let mut opts = ProxyOptions::default();
+    opts.client_max_body_size = Some(100);
+    let p = Proxy::start(&one_route("127.0.0.1", o.addr.port(), None, &["/"]), opts);
+    let mut req = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    req.extend_from_slice(b"c8\r\n");
+    req.extend(std::iter::repeat_n(b'a', 200));
+    req.extend_from_slice(b"\r\n0\r\n\r\n");
+    let resp = raw_exchange(p.addr, req).await;
+    assert!(resp.starts_with("HTTP/1.1 413"), "{resp}");
+}
