@@ -2,7 +2,6 @@
 //! health checks are a separate component). The visiting order is precomputed with
 //! nginx's smooth weighted round-robin, so picking is one atomic increment.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::pool::PoolKey;
@@ -11,8 +10,9 @@ use crate::pool::PoolKey;
 #[derive(Debug, Clone)]
 pub struct Peer {
     pub key: PoolKey,
-    /// `host[:port]` for the upstream `Host` header (port omitted when default).
-    pub host_header: Arc<str>,
+    /// `host[:port]` for the upstream `Host` header (port omitted when default),
+    /// built once so each request only clones it.
+    pub host_header: http::HeaderValue,
 }
 
 /// Longest precomputed schedule; weights are scaled down beyond it.
@@ -109,6 +109,8 @@ fn smooth_schedule(weights: &[u64]) -> Vec<u32> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
 
     fn peer(name: &str) -> Peer {
@@ -119,7 +121,8 @@ mod tests {
                 tls: false,
                 verify: false,
             },
-            host_header: Arc::from(name),
+            host_header: http::HeaderValue::from_str(name)
+                .unwrap_or(http::HeaderValue::from_static("")),
         }
     }
 

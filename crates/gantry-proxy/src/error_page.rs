@@ -3,7 +3,7 @@
 //! fallback to `Content-Type` then `error_default_type` (kong-reference Appendix A).
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, StatusCode, header};
+use http::{HeaderValue, StatusCode};
 
 /// The body formats Kong can render an error in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,24 +49,24 @@ pub enum ErrorSource {
     Nginx,
 }
 
-/// Picks the format by the highest-q supported media type in `Accept`.
+/// Picks the format by the highest-q supported media type in `Accept`, falling back
+/// per `source` (the request's `Accept` and `Content-Type` values are passed in).
 pub fn negotiate(
-    headers: &HeaderMap,
+    accept: Option<&HeaderValue>,
+    content_type: Option<&HeaderValue>,
     source: ErrorSource,
     default_type: ErrorFormat,
 ) -> ErrorFormat {
-    if let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) {
-        if let Some(f) = best_from_accept(accept) {
-            return f;
-        }
-        if source == ErrorSource::Helper {
-            return ErrorFormat::Json;
-        }
-    } else if source == ErrorSource::Helper {
+    if let Some(f) = accept
+        .and_then(|v| v.to_str().ok())
+        .and_then(best_from_accept)
+    {
+        return f;
+    }
+    if source == ErrorSource::Helper {
         return ErrorFormat::Json;
     }
-    headers
-        .get(header::CONTENT_TYPE)
+    content_type
         .and_then(|v| v.to_str().ok())
         .and_then(ErrorFormat::from_mime)
         .unwrap_or(default_type)
@@ -195,49 +195,33 @@ fn xml_escape(s: &str) -> String {
 mod tests {
     use super::*;
 
-    fn accept(v: &str) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        h.insert(
-            header::ACCEPT,
-            HeaderValue::from_str(v).unwrap_or(HeaderValue::from_static("")),
-        );
-        h
+    fn hv(v: &str) -> HeaderValue {
+        HeaderValue::from_str(v).unwrap_or(HeaderValue::from_static(""))
     }
 
     #[test]
     fn accept_picks_highest_q() {
-        let h = accept("text/html;q=0.5, application/xml;q=0.9");
-        assert_eq!(
-            negotiate(&h, ErrorSource::Helper, ErrorFormat::Plain),
-            ErrorFormat::Xml
-        );
-        let h = accept("*/*");
-        assert_eq!(
-            negotiate(&h, ErrorSource::Nginx, ErrorFormat::Plain),
-            ErrorFormat::Json
-        );
+        let a = hv("text/html;q=0.5, application/xml;q=0.9");
+        let n = negotiate(Some(&a), None, ErrorSource::Helper, ErrorFormat::Plain);
+        assert_eq!(n, ErrorFormat::Xml);
+        let a = hv("*/*");
+        let n = negotiate(Some(&a), None, ErrorSource::Nginx, ErrorFormat::Plain);
+        assert_eq!(n, ErrorFormat::Json);
+        // Nothing usable in Accept: the helper answers JSON.
+        let a = hv("image/png");
+        let n = negotiate(Some(&a), None, ErrorSource::Helper, ErrorFormat::Plain);
+        assert_eq!(n, ErrorFormat::Json);
     }
 
     #[test]
     fn no_accept_falls_back_by_source() {
-        let h = HeaderMap::new();
-        assert_eq!(
-            negotiate(&h, ErrorSource::Helper, ErrorFormat::Plain),
-            ErrorFormat::Json
-        );
-        assert_eq!(
-            negotiate(&h, ErrorSource::Nginx, ErrorFormat::Plain),
-            ErrorFormat::Plain
-        );
-        let mut h = HeaderMap::new();
-        h.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        assert_eq!(
-            negotiate(&h, ErrorSource::Nginx, ErrorFormat::Plain),
-            ErrorFormat::Json
-        );
+        let n = negotiate(None, None, ErrorSource::Helper, ErrorFormat::Plain);
+        assert_eq!(n, ErrorFormat::Json);
+        let n = negotiate(None, None, ErrorSource::Nginx, ErrorFormat::Plain);
+        assert_eq!(n, ErrorFormat::Plain);
+        let ct = hv("application/json");
+        let n = negotiate(None, Some(&ct), ErrorSource::Nginx, ErrorFormat::Plain);
+        assert_eq!(n, ErrorFormat::Json);
     }
 
     #[test]

@@ -1,14 +1,15 @@
 //! One proxied request, start to end: route it, check the route's protocols, pick a
 //! target, rewrite the request the way Kong does, send it (with Kong's retries), and
-//! relay the streamed response with Kong's response headers.
+//! relay the streamed response with Kong's response headers. Per-request allocations
+//! are kept few: the request's headers move into the upstream request, and constant or
+//! per-connection header values are built once and shared.
 
 use std::convert::Infallible;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
-use bytes::Bytes;
 use gantry_core::Protocol;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode, Uri, Version};
@@ -16,11 +17,12 @@ use hyper::body::Incoming;
 use ipnet::IpNet;
 
 use crate::balancer::Peer;
-use crate::body::{Checkin, ProxyBody, UpstreamBody, UpstreamResponseBody};
+use crate::body::{Checkin, ProxyBody, UpstreamBody};
+use crate::downstream::{forwarded_ip, is_trusted, request_host, strip_port};
 use crate::error_page::{self, ErrorFormat, ErrorSource};
 use crate::headers::{self, ForwardedFacts, HeaderOptions};
 use crate::pool::{KeepaliveOptions, Pool};
-use crate::request_id;
+use crate::respond::Ctx;
 use crate::snapshot::{Destination, RouteRuntime, ServiceRuntime, Snapshot};
 use crate::tls::UpstreamTls;
 use crate::upstream::{self, UpstreamError};
@@ -69,7 +71,7 @@ pub struct Worker {
     pub upstream_tls: UpstreamTls,
 }
 
-/// Facts about the downstream connection.
+/// Facts about the downstream connection, computed once per connection.
 #[derive(Debug, Clone)]
 pub struct ConnInfo {
     pub peer: SocketAddr,
@@ -78,61 +80,32 @@ pub struct ConnInfo {
     pub tls: bool,
     /// TLS server name the client asked for.
     pub sni: Option<Arc<str>>,
+    /// The peer's IP as a header value (`X-Real-IP`, `X-Forwarded-For`).
+    pub peer_ip: HeaderValue,
+    /// The listener's port as a header value (`X-Forwarded-Port`).
+    pub port: HeaderValue,
+    /// Whether the peer is in `trusted_ips`.
+    pub trusted: bool,
 }
 
-/// Per-request context carried through the pipeline.
-struct Ctx<'a> {
-    start: Instant,
-    request_id: String,
-    req_headers: &'a HeaderMap,
-    opts: &'a ProxyOptions,
-}
-
-impl Ctx<'_> {
-    /// A response Gantry produces itself via Kong's `kong.response.error` helper.
-    fn error(&self, status: StatusCode, message: &str, source: ErrorSource) -> Response<ProxyBody> {
-        let format = error_page::negotiate(self.req_headers, source, self.opts.error_default_type);
-        let (ct, body) = error_page::render(format, message, &self.request_id);
-        let mut resp = Response::new(ProxyBody::full(body));
-        *resp.status_mut() = status;
-        resp.headers_mut().insert(header::CONTENT_TYPE, ct);
-        self.finish_own(resp)
-    }
-
-    /// A response via Kong's `kong.response.exit` helper: compact JSON.
-    fn exit_json(&self, status: StatusCode, message: &str) -> Response<ProxyBody> {
-        let body = serde_json::json!({ "message": message }).to_string();
-        let mut resp = Response::new(ProxyBody::full(Bytes::from(body)));
-        *resp.status_mut() = status;
-        resp.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json; charset=utf-8"),
-        );
-        self.finish_own(resp)
-    }
-
-    /// Kong's headers on a response it generated.
-    fn finish_own(&self, mut resp: Response<ProxyBody>) -> Response<ProxyBody> {
-        let h = resp.headers_mut();
-        let o = &self.opts.headers;
-        if o.server {
-            h.insert(
-                header::SERVER,
-                HeaderValue::from_static(headers::SERVER_TOKEN),
-            );
+impl ConnInfo {
+    pub fn new(
+        peer: SocketAddr,
+        local: SocketAddr,
+        tls: bool,
+        sni: Option<Arc<str>>,
+        opts: &ProxyOptions,
+    ) -> Self {
+        ConnInfo {
+            peer,
+            local,
+            tls,
+            sni,
+            peer_ip: HeaderValue::from_str(&peer.ip().to_string())
+                .unwrap_or(HeaderValue::from_static("0.0.0.0")),
+            port: HeaderValue::from(local.port()),
+            trusted: is_trusted(opts, peer.ip()),
         }
-        if o.response_latency {
-            h.insert(
-                headers::X_KONG_RESPONSE_LATENCY.clone(),
-                headers::millis_value(self.start.elapsed().as_millis()),
-            );
-        }
-        if o.request_id {
-            if let Ok(v) = HeaderValue::from_str(&self.request_id) {
-                h.insert(headers::X_KONG_REQUEST_ID.clone(), v);
-            }
-        }
-        resp
     }
 }
 
@@ -144,115 +117,41 @@ pub async fn handle(
 ) -> Result<Response<ProxyBody>, Infallible> {
     let start = Instant::now();
     let snapshot = worker.snapshot.load_full();
-    let (parts, body) = req.into_parts();
-    let ctx = Ctx {
-        start,
-        request_id: request_id::new(),
-        req_headers: &parts.headers,
-        opts: &worker.opts,
-    };
-    let resp = proxy(
-        &worker,
-        &conn,
-        &snapshot,
-        &ctx,
-        parts.method,
-        parts.uri,
-        parts.version,
-        &parts.headers,
-        body,
-    )
-    .await;
-    Ok(resp)
+    let ctx = Ctx::new(start, req.headers(), &worker.opts);
+    Ok(proxy(&worker, &conn, &snapshot, &ctx, req).await)
 }
 
-fn is_trusted(opts: &ProxyOptions, ip: IpAddr) -> bool {
-    opts.trusted_ips.iter().any(|n| n.contains(&ip))
+/// What routing decided, with the request parts still needed afterwards.
+struct Routed<'s> {
+    rt: &'s RouteRuntime,
+    service: &'s ServiceRuntime,
+    upstream_uri: Uri,
+    prefix: Option<String>,
 }
 
-/// `$remote_addr` after the realip module: the header's address when the peer is trusted.
-fn client_ip(opts: &ProxyOptions, peer: IpAddr, trusted: bool, h: &HeaderMap) -> IpAddr {
-    if !trusted {
-        return peer;
-    }
-    let Some(value) = h.get(&opts.real_ip_header).and_then(|v| v.to_str().ok()) else {
-        return peer;
-    };
-    let addrs: Vec<&str> = value
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .collect();
-    let pick = if opts.real_ip_recursive {
-        // Rightmost address that is not itself trusted.
-        addrs
-            .iter()
-            .rev()
-            .filter_map(|a| a.parse::<IpAddr>().ok())
-            .find(|ip| !is_trusted(opts, *ip))
-            .or_else(|| addrs.first().and_then(|a| a.parse().ok()))
-    } else {
-        addrs.last().and_then(|a| a.parse().ok())
-    };
-    pick.unwrap_or(peer)
-}
-
-/// Host as the client gave it (`:authority` for HTTP/2, else `Host`), port included.
-fn request_host<'a>(uri: &'a Uri, h: &'a HeaderMap) -> &'a str {
-    if let Some(a) = uri.authority() {
-        return a.as_str();
-    }
-    h.get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-}
-
-fn strip_port(host: &str) -> &str {
-    if host.starts_with('[') {
-        return match host.find(']') {
-            Some(i) => host.get(..=i).unwrap_or(host),
-            None => host,
-        };
-    }
-    match host.rsplit_once(':') {
-        Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) => h,
-        _ => host,
-    }
-}
-
-fn version_token(v: Version) -> &'static str {
-    match v {
-        Version::HTTP_09 => "0.9",
-        Version::HTTP_10 => "1.0",
-        Version::HTTP_2 => "2",
-        Version::HTTP_3 => "3",
-        _ => "1.1",
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
 async fn proxy(
     worker: &Worker,
     conn: &ConnInfo,
     snapshot: &Snapshot,
     ctx: &Ctx<'_>,
-    method: http::Method,
-    uri: Uri,
-    version: Version,
-    req_headers: &HeaderMap,
-    body: Incoming,
+    req: Request<Incoming>,
 ) -> Response<ProxyBody> {
     let opts = &*worker.opts;
-    let trusted = is_trusted(opts, conn.peer.ip());
-    let client_ip = client_ip(opts, conn.peer.ip(), trusted, req_headers);
-    let raw_host = request_host(&uri, req_headers);
+    let (parts, body) = req.into_parts();
+    let http::request::Parts {
+        method,
+        uri,
+        version,
+        mut headers,
+        ..
+    } = parts;
     let scheme = if conn.tls {
         Protocol::Https
     } else {
         Protocol::Http
     };
-    let forwarded_scheme = if trusted {
-        req_headers
+    let forwarded_scheme = if conn.trusted {
+        headers
             .get("x-forwarded-proto")
             .and_then(|v| v.to_str().ok())
             .and_then(Protocol::parse)
@@ -261,47 +160,23 @@ async fn proxy(
         scheme
     };
 
-    let view = gantry_router::RequestView {
-        scheme: forwarded_scheme,
-        method: method.as_str(),
-        host: (!raw_host.is_empty()).then_some(raw_host.as_bytes()),
-        listener_port: conn.local.port(),
-        path: uri.path().as_bytes(),
-        headers: req_headers,
-        sni: conn.sni.as_deref(),
-        client_addr: Some(conn.peer),
-        local_addr: Some(conn.local),
-    };
-    let Some(m) = snapshot.router.find(&view) else {
-        return ctx.error(
-            StatusCode::NOT_FOUND,
-            "no Route matched with those values",
-            ErrorSource::Helper,
-        );
-    };
-    let Some(rt) = snapshot.routes.get(m.route_index) else {
-        return ctx.error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "An unexpected error occurred",
-            ErrorSource::Helper,
-        );
+    let raw_host = request_host(&uri, &headers);
+    let routed = match route(
+        conn,
+        snapshot,
+        ctx,
+        &method,
+        &uri,
+        version,
+        &headers,
+        forwarded_scheme,
+        raw_host,
+    ) {
+        Ok(r) => r,
+        Err(resp) => return resp,
     };
 
-    if let Some(resp) = protocol_mismatch(ctx, rt, forwarded_scheme, raw_host, &uri, version) {
-        return resp;
-    }
-    let Some(service) = rt.service.as_deref() else {
-        return ctx.exit_json(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "no Service found with those values",
-        );
-    };
-
-    let declared_len = req_headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if let (Some(limit), Some(len)) = (opts.client_max_body_size, declared_len) {
+    if let (Some(limit), Some(len)) = (opts.client_max_body_size, content_length(&headers)) {
         if len > limit {
             return ctx.error(
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -311,31 +186,30 @@ async fn proxy(
         }
     }
 
-    // Path and query sent upstream.
-    let upstream_path = m.upstream_path(service.service.path.as_deref());
-    let path_and_query = match uri.query() {
-        Some(q) => format!("{upstream_path}?{q}"),
-        None => upstream_path,
-    };
-    let Ok(upstream_uri) = Uri::try_from(path_and_query) else {
-        return ctx.error(StatusCode::BAD_REQUEST, "Bad request", ErrorSource::Nginx);
-    };
+    // Values that borrow the request headers, taken before they move upstream.
+    let host_value = host_value(&uri, &headers);
+    let forwarded_host = host_value.as_ref().map(|v| match v.to_str() {
+        Ok(s) if strip_port(s).len() != s.len() => {
+            HeaderValue::from_str(strip_port(s)).unwrap_or_else(|_| v.clone())
+        }
+        _ => v.clone(),
+    });
+    let real_ip = forwarded_ip(opts, conn.trusted, &headers)
+        .and_then(|ip| HeaderValue::from_str(&ip.to_string()).ok());
 
-    let mut up_headers = req_headers.clone();
-    headers::strip_hop_by_hop(&mut up_headers, true);
-    let host_no_port = strip_port(raw_host);
+    headers::strip_hop_by_hop(&mut headers, true);
     let facts = ForwardedFacts {
-        client_ip,
-        trusted,
-        scheme: forwarded_scheme.as_str(),
-        host: host_no_port,
-        listener_port: conn.local.port(),
+        client_ip: real_ip.as_ref().unwrap_or(&conn.peer_ip),
+        trusted: conn.trusted,
+        scheme: headers::scheme_value(forwarded_scheme == Protocol::Https),
+        host: forwarded_host,
+        listener_port: &conn.port,
         path: uri.path(),
-        prefix: m.strip_prefix().filter(|p| *p != "/"),
-        http_version: version_token(version),
+        prefix: routed.prefix.as_deref().filter(|p| *p != "/"),
+        version,
         request_id: &ctx.request_id,
     };
-    headers::set_upstream_request_headers(&mut up_headers, &facts, &opts.headers);
+    headers::set_upstream_request_headers(&mut headers, &facts, &opts.headers);
 
     let up_body = if http_body::Body::is_end_stream(&body) {
         UpstreamBody::Empty
@@ -344,20 +218,96 @@ async fn proxy(
     };
     let mut up_req = Request::new(up_body);
     *up_req.method_mut() = method;
-    *up_req.uri_mut() = upstream_uri;
-    *up_req.headers_mut() = up_headers;
+    *up_req.uri_mut() = routed.upstream_uri;
+    *up_req.headers_mut() = headers;
 
-    let preserve_host = rt.route.preserve_host && !raw_host.is_empty();
-    let client_host = HeaderValue::from_str(raw_host).ok();
-    send_with_retries(
-        worker,
-        ctx,
+    let preserved_host = if routed.rt.route.preserve_host {
+        host_value
+    } else {
+        None
+    };
+    send_with_retries(worker, ctx, routed.service, up_req, preserved_host, version).await
+}
+
+fn content_length(h: &HeaderMap) -> Option<u64> {
+    h.get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+}
+
+/// The client's host as a header value (`Host`, or `:authority` for HTTP/2).
+fn host_value(uri: &Uri, h: &HeaderMap) -> Option<HeaderValue> {
+    match h.get(header::HOST) {
+        Some(v) => Some(v.clone()),
+        None => uri
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok()),
+    }
+}
+
+/// Router match, protocol checks, service and upstream path.
+#[allow(clippy::too_many_arguments)]
+fn route<'s>(
+    conn: &ConnInfo,
+    snapshot: &'s Snapshot,
+    ctx: &Ctx<'_>,
+    method: &http::Method,
+    uri: &Uri,
+    version: Version,
+    headers: &HeaderMap,
+    scheme: Protocol,
+    raw_host: &str,
+) -> Result<Routed<'s>, Response<ProxyBody>> {
+    let view = gantry_router::RequestView {
+        scheme,
+        method: method.as_str(),
+        host: (!raw_host.is_empty()).then_some(raw_host.as_bytes()),
+        listener_port: conn.local.port(),
+        path: uri.path().as_bytes(),
+        headers,
+        sni: conn.sni.as_deref(),
+        client_addr: Some(conn.peer),
+        local_addr: Some(conn.local),
+    };
+    let Some(m) = snapshot.router.find(&view) else {
+        return Err(ctx.error(
+            StatusCode::NOT_FOUND,
+            "no Route matched with those values",
+            ErrorSource::Helper,
+        ));
+    };
+    let Some(rt) = snapshot.routes.get(m.route_index) else {
+        return Err(ctx.error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "An unexpected error occurred",
+            ErrorSource::Helper,
+        ));
+    };
+    if let Some(resp) = protocol_mismatch(ctx, rt, scheme, raw_host, uri, version, headers) {
+        return Err(resp);
+    }
+    let Some(service) = rt.service.as_deref() else {
+        return Err(ctx.exit_json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no Service found with those values",
+        ));
+    };
+    let mut path_and_query = m.upstream_path(service.service.path.as_deref());
+    if let Some(q) = uri.query() {
+        path_and_query.reserve(q.len() + 1);
+        path_and_query.push('?');
+        path_and_query.push_str(q);
+    }
+    let Ok(upstream_uri) = Uri::try_from(path_and_query) else {
+        return Err(ctx.error(StatusCode::BAD_REQUEST, "Bad request", ErrorSource::Nginx));
+    };
+    let prefix = m.strip_prefix().map(str::to_string);
+    Ok(Routed {
+        rt,
         service,
-        up_req,
-        preserve_host.then_some(client_host).flatten(),
-        version,
-    )
-    .await
+        upstream_uri,
+        prefix,
+    })
 }
 
 /// Kong's protocol checks after routing (kong-reference §4.8, `kong/runloop/handler.lua`):
@@ -370,12 +320,12 @@ fn protocol_mismatch(
     raw_host: &str,
     uri: &Uri,
     version: Version,
+    req_headers: &HeaderMap,
 ) -> Option<Response<ProxyBody>> {
     let protocols = &rt.route.protocols;
     let has = |p: Protocol| protocols.contains(&p);
     if has(Protocol::Grpc) || has(Protocol::Grpcs) {
-        let is_grpc = ctx
-            .req_headers
+        let is_grpc = req_headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|ct| ct.starts_with("application/grpc"));
@@ -446,8 +396,8 @@ fn protocol_mismatch(
     Some(ctx.finish_own(resp))
 }
 
-/// Picks a peer for attempt `n`.
-fn pick_peer(service: &ServiceRuntime) -> Option<(&Peer, Option<&Arc<str>>)> {
+/// Picks a peer (and the upstream's `host_header`, if any) for the next attempt.
+fn pick_peer(service: &ServiceRuntime) -> Option<(&Peer, Option<&HeaderValue>)> {
     match &service.destination {
         Destination::Direct(p) => Some((p, None)),
         Destination::Balanced {
@@ -482,13 +432,11 @@ async fn send_with_retries(
                 ErrorSource::Helper,
             );
         };
-        let host = match (&preserved_host, upstream_host) {
-            (Some(h), _) => h.clone(),
-            (None, Some(h)) => HeaderValue::from_str(h).unwrap_or(HeaderValue::from_static("")),
-            (None, None) => {
-                HeaderValue::from_str(&peer.host_header).unwrap_or(HeaderValue::from_static(""))
-            }
-        };
+        let host = preserved_host
+            .as_ref()
+            .or(upstream_host)
+            .unwrap_or(&peer.host_header)
+            .clone();
         req.headers_mut().insert(header::HOST, host);
         let sent_at = Instant::now();
         let proxy_latency = sent_at.duration_since(ctx.start).as_millis();
@@ -510,7 +458,7 @@ async fn send_with_retries(
             }
             Err(e) => return upstream_failure(ctx, &e),
         };
-        match upstream::send(
+        return match upstream::send(
             &worker.pool,
             &peer.key,
             conn,
@@ -522,27 +470,25 @@ async fn send_with_retries(
         .await
         {
             Ok(sent) => {
-                let upstream_latency = sent_at.elapsed().as_millis();
                 let checkin = Checkin {
                     pool: worker.pool.clone(),
                     key: peer.key.clone(),
                     conn: sent.conn,
                 };
-                return relay(
-                    ctx,
+                ctx.relay(
                     sent.response,
                     checkin,
-                    service,
+                    service.read_timeout,
                     proxy_latency,
-                    upstream_latency,
+                    sent_at.elapsed().as_millis(),
                     client_version,
-                );
+                )
             }
             Err(e) => {
                 tracing::debug!(peer = %peer.key.host, error = %e, "upstream request failed");
-                return upstream_failure(ctx, &e);
+                upstream_failure(ctx, &e)
             }
-        }
+        };
     }
     match last_err {
         Some(e) => upstream_failure(ctx, &e),
@@ -556,102 +502,9 @@ async fn send_with_retries(
 
 fn upstream_failure(ctx: &Ctx<'_>, e: &UpstreamError) -> Response<ProxyBody> {
     let status = e.status();
-    let message = match e {
-        UpstreamError::Resolve(_) => "name resolution failed".to_string(),
-        _ => error_page::default_message(status),
-    };
-    let source = match e {
-        UpstreamError::Resolve(_) => ErrorSource::Helper,
-        _ => ErrorSource::Nginx,
+    let (message, source) = match e {
+        UpstreamError::Resolve(_) => ("name resolution failed".to_string(), ErrorSource::Helper),
+        _ => (error_page::default_message(status), ErrorSource::Nginx),
     };
     ctx.error(status, &message, source)
-}
-
-fn relay(
-    ctx: &Ctx<'_>,
-    resp: Response<Incoming>,
-    checkin: Checkin,
-    service: &ServiceRuntime,
-    proxy_latency: u128,
-    upstream_latency: u128,
-    client_version: Version,
-) -> Response<ProxyBody> {
-    let (mut parts, body) = resp.into_parts();
-    let upstream_status = parts.status;
-    headers::strip_hop_by_hop(&mut parts.headers, false);
-    let o = &ctx.opts.headers;
-    let h = &mut parts.headers;
-    if o.via {
-        headers::append_via(h, version_token(client_version));
-    }
-    if o.server && !h.contains_key(header::SERVER) {
-        h.insert(
-            header::SERVER,
-            HeaderValue::from_static(headers::SERVER_TOKEN),
-        );
-    }
-    if o.upstream_latency {
-        h.insert(
-            headers::X_KONG_UPSTREAM_LATENCY.clone(),
-            headers::millis_value(upstream_latency),
-        );
-    }
-    if o.proxy_latency {
-        h.insert(
-            headers::X_KONG_PROXY_LATENCY.clone(),
-            headers::millis_value(proxy_latency),
-        );
-    }
-    if o.upstream_status {
-        h.insert(
-            headers::X_KONG_UPSTREAM_STATUS.clone(),
-            HeaderValue::from(upstream_status.as_u16()),
-        );
-    }
-    if o.request_id {
-        if let Ok(v) = HeaderValue::from_str(&ctx.request_id) {
-            h.insert(headers::X_KONG_REQUEST_ID.clone(), v);
-        }
-    }
-    parts.version = Version::HTTP_11;
-    let body = UpstreamResponseBody::new(body, Some(checkin), service.read_timeout);
-    Response::from_parts(parts, ProxyBody::Upstream { inner: body })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn strip_port_variants() {
-        assert_eq!(strip_port("a.com:8000"), "a.com");
-        assert_eq!(strip_port("a.com"), "a.com");
-        assert_eq!(strip_port("[::1]:80"), "[::1]");
-        assert_eq!(strip_port("[::1]"), "[::1]");
-    }
-
-    #[test]
-    fn real_ip_only_from_trusted_peers() {
-        let mut opts = ProxyOptions::default();
-        opts.trusted_ips = vec!["10.0.0.0/8".parse().unwrap_or_else(|_| IpNet::default())];
-        let mut h = HeaderMap::new();
-        h.insert("x-real-ip", HeaderValue::from_static("1.2.3.4"));
-        let peer: IpAddr = [10, 1, 1, 1].into();
-        let stranger: IpAddr = [8, 8, 8, 8].into();
-        assert_eq!(client_ip(&opts, peer, true, &h), IpAddr::from([1, 2, 3, 4]));
-        assert_eq!(client_ip(&opts, stranger, false, &h), stranger);
-        opts.real_ip_header = HeaderName::from_static("x-forwarded-for");
-        opts.real_ip_recursive = true;
-        let mut h = HeaderMap::new();
-        h.insert(
-            "x-forwarded-for",
-            HeaderValue::from_static("5.5.5.5, 1.2.3.4, 10.2.2.2"),
-        );
-        assert_eq!(client_ip(&opts, peer, true, &h), IpAddr::from([1, 2, 3, 4]));
-        opts.real_ip_recursive = false;
-        assert_eq!(
-            client_ip(&opts, peer, true, &h),
-            IpAddr::from([10, 2, 2, 2])
-        );
-    }
 }

@@ -2,8 +2,6 @@
 //! client (§5.3): hop-by-hop removal, `X-Forwarded-*`, `X-Real-IP`, `Via`, `Server` and
 //! the `X-Kong-*` latency and request-id headers, each switchable by `headers`.
 
-use std::net::IpAddr;
-
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
 /// Product token used in `Via` and `Server`.
@@ -121,24 +119,51 @@ fn headers_named_in(value: &HeaderValue) -> Vec<HeaderName> {
         .collect()
 }
 
+/// `Via` values for the common client versions, built once (the hot path clones them,
+/// which only bumps a reference count).
+static VIA_11: HeaderValue =
+    HeaderValue::from_static(concat!("1.1 gantry/", env!("CARGO_PKG_VERSION")));
+static VIA_2: HeaderValue =
+    HeaderValue::from_static(concat!("2 gantry/", env!("CARGO_PKG_VERSION")));
+static VIA_10: HeaderValue =
+    HeaderValue::from_static(concat!("1.0 gantry/", env!("CARGO_PKG_VERSION")));
+static HTTP: HeaderValue = HeaderValue::from_static("http");
+static HTTPS: HeaderValue = HeaderValue::from_static("https");
+
+/// Our `Via` entry for a client speaking `version`.
+pub fn via_value(version: http::Version) -> &'static HeaderValue {
+    match version {
+        http::Version::HTTP_2 => &VIA_2,
+        http::Version::HTTP_10 | http::Version::HTTP_09 => &VIA_10,
+        _ => &VIA_11,
+    }
+}
+
+/// `http` / `https` as a header value.
+pub fn scheme_value(https: bool) -> &'static HeaderValue {
+    if https { &HTTPS } else { &HTTP }
+}
+
 /// What the proxy knows about the downstream request, for the `X-Forwarded-*` family.
+/// Values arrive as header values so that per-connection ones are built once.
 pub struct ForwardedFacts<'a> {
     /// The client address after real-IP processing (`$remote_addr`).
-    pub client_ip: IpAddr,
+    pub client_ip: &'a HeaderValue,
     /// Whether the direct peer is in `trusted_ips`.
     pub trusted: bool,
     /// `http` or `https`.
-    pub scheme: &'a str,
+    pub scheme: &'a HeaderValue,
     /// Request host without port.
-    pub host: &'a str,
-    pub listener_port: u16,
+    pub host: Option<HeaderValue>,
+    /// The listener's port.
+    pub listener_port: &'a HeaderValue,
     /// Request path without the query string.
     pub path: &'a str,
     /// The route prefix strip_path removed, if it removed something other than `/`.
     pub prefix: Option<&'a str>,
-    /// `"1.1"`, `"2"`, … for `Via`.
-    pub http_version: &'a str,
-    pub request_id: &'a str,
+    /// The client's HTTP version, for `Via`.
+    pub version: http::Version,
+    pub request_id: &'a HeaderValue,
 }
 
 /// Sets Kong's upstream request headers (everything but `Host`).
@@ -147,51 +172,69 @@ pub fn set_upstream_request_headers(
     facts: &ForwardedFacts<'_>,
     opts: &HeaderOptions,
 ) {
-    let ip = facts.client_ip.to_string();
-    let xff = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-        Some(prev) if !prev.is_empty() => format!("{prev}, {ip}"),
-        _ => ip.clone(),
-    };
-    set(headers, &X_FORWARDED_FOR, &xff);
-    set(headers, &X_REAL_IP, &ip);
+    match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+        Some(prev) if !prev.is_empty() => {
+            let joined = format!("{prev}, {}", facts.client_ip.to_str().unwrap_or(""));
+            set(headers, &X_FORWARDED_FOR, &joined);
+        }
+        _ => {
+            headers.insert(X_FORWARDED_FOR.clone(), facts.client_ip.clone());
+        }
+    }
+    headers.insert(X_REAL_IP.clone(), facts.client_ip.clone());
 
-    let port = facts.listener_port.to_string();
-    if facts.trusted {
-        set_default(headers, &X_FORWARDED_PROTO, facts.scheme);
-        set_default(headers, &X_FORWARDED_HOST, facts.host);
-        set_default(headers, &X_FORWARDED_PORT, &port);
-        set_default(headers, &X_FORWARDED_PATH, facts.path);
-        if let Some(p) = facts.prefix {
-            set_default(headers, &X_FORWARDED_PREFIX, p);
-        }
-    } else {
-        set(headers, &X_FORWARDED_PROTO, facts.scheme);
-        set(headers, &X_FORWARDED_HOST, facts.host);
-        set(headers, &X_FORWARDED_PORT, &port);
+    let trusted = facts.trusted;
+    put(headers, &X_FORWARDED_PROTO, facts.scheme.clone(), trusted);
+    if let Some(host) = &facts.host {
+        put(headers, &X_FORWARDED_HOST, host.clone(), trusted);
+    }
+    put(
+        headers,
+        &X_FORWARDED_PORT,
+        facts.listener_port.clone(),
+        trusted,
+    );
+    if !(trusted && headers.contains_key(&X_FORWARDED_PATH)) {
         set(headers, &X_FORWARDED_PATH, facts.path);
-        match facts.prefix {
-            Some(p) => set(headers, &X_FORWARDED_PREFIX, p),
-            None => {
-                headers.remove(&X_FORWARDED_PREFIX);
-            }
+    }
+    match facts.prefix {
+        Some(p) if !(trusted && headers.contains_key(&X_FORWARDED_PREFIX)) => {
+            set(headers, &X_FORWARDED_PREFIX, p);
         }
+        Some(_) => {}
+        None if !trusted => {
+            headers.remove(&X_FORWARDED_PREFIX);
+        }
+        None => {}
     }
     if opts.via {
-        append_via(headers, facts.http_version);
+        append_via(headers, facts.version);
     }
     if opts.upstream_request_id {
-        set(headers, &X_KONG_REQUEST_ID, facts.request_id);
+        headers.insert(X_KONG_REQUEST_ID.clone(), facts.request_id.clone());
     }
 }
 
+/// Sets `name` — unless the peer is trusted and already sent one (pass-through).
+fn put(headers: &mut HeaderMap, name: &HeaderName, value: HeaderValue, trusted: bool) {
+    if trusted && headers.contains_key(name) {
+        return;
+    }
+    headers.insert(name.clone(), value);
+}
+
 /// Appends `<version> gantry/<v>` to any existing `Via`.
-pub fn append_via(headers: &mut HeaderMap, http_version: &str) {
-    let mine = format!("{http_version} {SERVER_TOKEN}");
-    let value = match headers.get(header::VIA).and_then(|v| v.to_str().ok()) {
-        Some(prev) if !prev.is_empty() => format!("{prev}, {mine}"),
-        _ => mine,
-    };
-    set(headers, &header::VIA, &value);
+pub fn append_via(headers: &mut HeaderMap, version: http::Version) {
+    let mine = via_value(version);
+    match headers.get(header::VIA).and_then(|v| v.to_str().ok()) {
+        Some(prev) if !prev.is_empty() => {
+            let joined = format!("{prev}, {}", mine.to_str().unwrap_or(""));
+            set(headers, &header::VIA, &joined);
+        }
+        _ => {
+            headers.insert(header::VIA, mine.clone());
+        }
+    }
 }
 
 fn set(headers: &mut HeaderMap, name: &HeaderName, value: &str) {
@@ -200,15 +243,19 @@ fn set(headers: &mut HeaderMap, name: &HeaderName, value: &str) {
     }
 }
 
-fn set_default(headers: &mut HeaderMap, name: &HeaderName, value: &str) {
-    if !headers.contains_key(name) {
-        set(headers, name, value);
-    }
-}
+/// Precomputed values for latencies up to this many milliseconds.
+const CACHED_MILLIS: usize = 1024;
 
-/// Formats a millisecond figure as a header value without allocating a String twice.
+static MILLIS: std::sync::LazyLock<Vec<HeaderValue>> =
+    std::sync::LazyLock::new(|| (0..CACHED_MILLIS).map(HeaderValue::from).collect());
+
+/// A millisecond figure as a header value; small values come from a table, so the
+/// latency headers cost no allocation.
 pub fn millis_value(ms: u128) -> HeaderValue {
-    HeaderValue::from(u64::try_from(ms).unwrap_or(u64::MAX))
+    match usize::try_from(ms).ok().and_then(|i| MILLIS.get(i)) {
+        Some(v) => v.clone(),
+        None => HeaderValue::from(u64::try_from(ms).unwrap_or(u64::MAX)),
+    }
 }
 
 #[cfg(test)]
@@ -237,17 +284,21 @@ mod tests {
         assert!(h.contains_key("x-kept"));
     }
 
+    static IP: HeaderValue = HeaderValue::from_static("10.0.0.7");
+    static PORT: HeaderValue = HeaderValue::from_static("8000");
+    static ID: HeaderValue = HeaderValue::from_static("abc");
+
     fn facts(trusted: bool) -> ForwardedFacts<'static> {
         ForwardedFacts {
-            client_ip: IpAddr::from([10, 0, 0, 7]),
+            client_ip: &IP,
             trusted,
-            scheme: "http",
-            host: "example.com",
-            listener_port: 8000,
+            scheme: scheme_value(false),
+            host: Some(hv("example.com")),
+            listener_port: &PORT,
             path: "/a/b",
             prefix: Some("/a"),
-            http_version: "1.1",
-            request_id: "abc",
+            version: http::Version::HTTP_11,
+            request_id: &ID,
         }
     }
 

@@ -5,11 +5,13 @@
 
 pub mod balancer;
 pub mod body;
+pub mod downstream;
 pub mod error_page;
 pub mod handler;
 pub mod headers;
 pub mod pool;
 pub mod request_id;
+pub mod respond;
 pub mod server;
 pub mod snapshot;
 pub mod tls;

@@ -268,12 +268,7 @@ async fn accept_loop(
         let graceful = Arc::clone(&graceful);
         match &tls {
             None => {
-                let info = Arc::new(ConnInfo {
-                    peer,
-                    local,
-                    tls: false,
-                    sni: None,
-                });
+                let info = Arc::new(ConnInfo::new(peer, local, false, None, &w.opts));
                 serve(&builder, &graceful, TokioIo::new(stream), w, info);
             }
             Some(cfg) => {
@@ -295,12 +290,7 @@ async fn accept_loop(
                         Err(_) => return,
                     };
                     let sni = tls_stream.get_ref().1.server_name().map(Arc::from);
-                    let info = Arc::new(ConnInfo {
-                        peer,
-                        local,
-                        tls: true,
-                        sni,
-                    });
+                    let info = Arc::new(ConnInfo::new(peer, local, true, sni, &w.opts));
                     serve(&builder, &graceful, TokioIo::new(tls_stream), w, info);
                 });
             }

@@ -23,7 +23,7 @@ pub enum Destination {
     Balanced {
         balancer: RoundRobin,
         /// `upstream.host_header`, overriding the target's host.
-        host_header: Option<Arc<str>>,
+        host_header: Option<http::HeaderValue>,
         upstream_name: Arc<str>,
     },
 }
@@ -160,12 +160,13 @@ fn default_port(port: u16, protocol: Protocol) -> bool {
 }
 
 /// Kong's upstream `Host`: the host, plus `:port` unless it is the scheme's default.
-fn host_header(host: &str, port: u16, protocol: Protocol) -> Arc<str> {
-    if default_port(port, protocol) {
-        Arc::from(host)
+fn host_header(host: &str, port: u16, protocol: Protocol) -> http::HeaderValue {
+    let value = if default_port(port, protocol) {
+        host.to_string()
     } else {
-        Arc::from(format!("{host}:{port}"))
-    }
+        format!("{host}:{port}")
+    };
+    http::HeaderValue::from_str(&value).unwrap_or(http::HeaderValue::from_static(""))
 }
 
 fn peer(host: &str, port: u16, protocol: Protocol, verify: bool) -> Peer {
@@ -208,7 +209,10 @@ fn balanced(s: &Service, u: &Upstream, targets: &[&Target]) -> Destination {
         .collect();
     Destination::Balanced {
         balancer: RoundRobin::new(peers),
-        host_header: u.host_header.as_deref().map(Arc::from),
+        host_header: u
+            .host_header
+            .as_deref()
+            .and_then(|h| http::HeaderValue::from_str(h).ok()),
         upstream_name: Arc::from(u.name.as_str()),
     }
 }
@@ -226,9 +230,9 @@ mod tests {
 
     #[test]
     fn host_header_omits_default_ports() {
-        assert_eq!(&*host_header("a", 80, Protocol::Http), "a");
-        assert_eq!(&*host_header("a", 443, Protocol::Https), "a");
-        assert_eq!(&*host_header("a", 443, Protocol::Http), "a:443");
-        assert_eq!(&*host_header("a", 8080, Protocol::Http), "a:8080");
+        assert_eq!(host_header("a", 80, Protocol::Http), "a");
+        assert_eq!(host_header("a", 443, Protocol::Https), "a");
+        assert_eq!(host_header("a", 443, Protocol::Http), "a:443");
+        assert_eq!(host_header("a", 8080, Protocol::Http), "a:8080");
     }
 }

@@ -471,7 +471,8 @@ async fn malformed_and_oversized_requests_are_rejected_and_serving_continues() {
     assert!(resp.starts_with("HTTP/1.1 431"), "{resp}");
     let resp = raw_exchange(
         p.addr,
-        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello".to_vec(),
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello"
+            .to_vec(),
     )
     .await;
     assert!(resp.starts_with("HTTP/1.1 400"), "{resp}");

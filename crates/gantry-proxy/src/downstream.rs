@@ -1,0 +1,108 @@
+//! Facts about the downstream side: the client address after Kong's real-IP rules
+//! (`trusted_ips`, `real_ip_header`, `real_ip_recursive`) and the request's host.
+
+use std::net::IpAddr;
+
+use http::Uri;
+use http::header::{self, HeaderMap};
+
+use crate::handler::ProxyOptions;
+
+pub fn is_trusted(opts: &ProxyOptions, ip: IpAddr) -> bool {
+    opts.trusted_ips.iter().any(|n| n.contains(&ip))
+}
+
+/// `$remote_addr` after the realip module: the header's address when the peer is
+/// trusted; `None` means "the TCP peer".
+pub fn forwarded_ip(opts: &ProxyOptions, trusted: bool, h: &HeaderMap) -> Option<IpAddr> {
+    if !trusted {
+        return None;
+    }
+    let value = h.get(&opts.real_ip_header).and_then(|v| v.to_str().ok())?;
+    let addrs: Vec<&str> = value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    if opts.real_ip_recursive {
+        // Rightmost address that is not itself trusted.
+        addrs
+            .iter()
+            .rev()
+            .filter_map(|a| a.parse::<IpAddr>().ok())
+            .find(|ip| !is_trusted(opts, *ip))
+            .or_else(|| addrs.first().and_then(|a| a.parse().ok()))
+    } else {
+        addrs.last().and_then(|a| a.parse().ok())
+    }
+}
+
+/// Host as the client gave it (`:authority` for HTTP/2, else `Host`), port included.
+pub fn request_host<'a>(uri: &'a Uri, h: &'a HeaderMap) -> &'a str {
+    if let Some(a) = uri.authority() {
+        return a.as_str();
+    }
+    h.get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+pub fn strip_port(host: &str) -> &str {
+    if host.starts_with('[') {
+        return match host.find(']') {
+            Some(i) => host.get(..=i).unwrap_or(host),
+            None => host,
+        };
+    }
+    match host.rsplit_once(':') {
+        Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => host,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::IpAddr;
+
+    use http::{HeaderMap, HeaderName, HeaderValue};
+    use ipnet::IpNet;
+
+    use super::*;
+
+    #[test]
+    fn strip_port_variants() {
+        assert_eq!(strip_port("a.com:8000"), "a.com");
+        assert_eq!(strip_port("a.com"), "a.com");
+        assert_eq!(strip_port("[::1]:80"), "[::1]");
+        assert_eq!(strip_port("[::1]"), "[::1]");
+    }
+
+    #[test]
+    fn real_ip_only_from_trusted_peers() {
+        let mut opts = ProxyOptions::default();
+        opts.trusted_ips = vec!["10.0.0.0/8".parse().unwrap_or_else(|_| IpNet::default())];
+        let mut h = HeaderMap::new();
+        h.insert("x-real-ip", HeaderValue::from_static("1.2.3.4"));
+        assert_eq!(
+            forwarded_ip(&opts, true, &h),
+            Some(IpAddr::from([1, 2, 3, 4]))
+        );
+        assert_eq!(forwarded_ip(&opts, false, &h), None);
+        opts.real_ip_header = HeaderName::from_static("x-forwarded-for");
+        opts.real_ip_recursive = true;
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("5.5.5.5, 1.2.3.4, 10.2.2.2"),
+        );
+        assert_eq!(
+            forwarded_ip(&opts, true, &h),
+            Some(IpAddr::from([1, 2, 3, 4]))
+        );
+        opts.real_ip_recursive = false;
+        assert_eq!(
+            forwarded_ip(&opts, true, &h),
+            Some(IpAddr::from([10, 2, 2, 2]))
+        );
+    }
+}

@@ -1,0 +1,145 @@
+//! Responses Gantry produces itself (Kong's `kong.response.error` and
+//! `kong.response.exit` helpers) and Kong's headers on every response to the client.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderValue};
+use http::{Response, StatusCode, Version};
+use hyper::body::Incoming;
+
+use crate::body::{Checkin, ProxyBody, UpstreamResponseBody};
+use crate::error_page::{self, ErrorSource};
+use crate::handler::ProxyOptions;
+use crate::headers;
+
+/// Per-request facts every response needs.
+pub struct Ctx<'a> {
+    pub start: Instant,
+    /// `X-Kong-Request-Id` (32 lowercase hex characters).
+    pub request_id: HeaderValue,
+    /// The request's `Accept` and `Content-Type`, for error-body negotiation.
+    pub accept: Option<HeaderValue>,
+    pub content_type: Option<HeaderValue>,
+    pub opts: &'a ProxyOptions,
+}
+
+impl<'a> Ctx<'a> {
+    pub fn new(start: Instant, request_headers: &HeaderMap, opts: &'a ProxyOptions) -> Self {
+        Ctx {
+            start,
+            request_id: crate::request_id::new_header(),
+            accept: request_headers.get(header::ACCEPT).cloned(),
+            content_type: request_headers.get(header::CONTENT_TYPE).cloned(),
+            opts,
+        }
+    }
+
+    fn request_id_str(&self) -> &str {
+        self.request_id.to_str().unwrap_or("")
+    }
+
+    /// A response via Kong's `kong.response.error` helper (templated body).
+    pub fn error(
+        &self,
+        status: StatusCode,
+        message: &str,
+        source: ErrorSource,
+    ) -> Response<ProxyBody> {
+        let format = error_page::negotiate(
+            self.accept.as_ref(),
+            self.content_type.as_ref(),
+            source,
+            self.opts.error_default_type,
+        );
+        let (ct, body) = error_page::render(format, message, self.request_id_str());
+        let mut resp = Response::new(ProxyBody::full(body));
+        *resp.status_mut() = status;
+        resp.headers_mut().insert(header::CONTENT_TYPE, ct);
+        self.finish_own(resp)
+    }
+
+    /// A response via Kong's `kong.response.exit` helper: compact JSON.
+    pub fn exit_json(&self, status: StatusCode, message: &str) -> Response<ProxyBody> {
+        let body = serde_json::json!({ "message": message }).to_string();
+        let mut resp = Response::new(ProxyBody::full(Bytes::from(body)));
+        *resp.status_mut() = status;
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        );
+        self.finish_own(resp)
+    }
+
+    /// Kong's headers on a response it generated.
+    pub fn finish_own(&self, mut resp: Response<ProxyBody>) -> Response<ProxyBody> {
+        let h = resp.headers_mut();
+        let o = &self.opts.headers;
+        if o.server {
+            h.insert(
+                header::SERVER,
+                HeaderValue::from_static(headers::SERVER_TOKEN),
+            );
+        }
+        if o.response_latency {
+            h.insert(
+                headers::X_KONG_RESPONSE_LATENCY.clone(),
+                headers::millis_value(self.start.elapsed().as_millis()),
+            );
+        }
+        if o.request_id {
+            h.insert(headers::X_KONG_REQUEST_ID.clone(), self.request_id.clone());
+        }
+        resp
+    }
+
+    /// The upstream's response as relayed to the client, with Kong's headers.
+    pub fn relay(
+        &self,
+        resp: Response<Incoming>,
+        checkin: Checkin,
+        read_timeout: std::time::Duration,
+        proxy_latency: u128,
+        upstream_latency: u128,
+        client_version: Version,
+    ) -> Response<ProxyBody> {
+        let (mut parts, body) = resp.into_parts();
+        let upstream_status = parts.status;
+        headers::strip_hop_by_hop(&mut parts.headers, false);
+        let o = &self.opts.headers;
+        let h = &mut parts.headers;
+        if o.via {
+            headers::append_via(h, client_version);
+        }
+        if o.server && !h.contains_key(header::SERVER) {
+            h.insert(
+                header::SERVER,
+                HeaderValue::from_static(headers::SERVER_TOKEN),
+            );
+        }
+        if o.upstream_latency {
+            h.insert(
+                headers::X_KONG_UPSTREAM_LATENCY.clone(),
+                headers::millis_value(upstream_latency),
+            );
+        }
+        if o.proxy_latency {
+            h.insert(
+                headers::X_KONG_PROXY_LATENCY.clone(),
+                headers::millis_value(proxy_latency),
+            );
+        }
+        if o.upstream_status {
+            h.insert(
+                headers::X_KONG_UPSTREAM_STATUS.clone(),
+                HeaderValue::from(upstream_status.as_u16()),
+            );
+        }
+        if o.request_id {
+            h.insert(headers::X_KONG_REQUEST_ID.clone(), self.request_id.clone());
+        }
+        parts.version = Version::HTTP_11;
+        let body = UpstreamResponseBody::new(body, Some(checkin), read_timeout);
+        Response::from_parts(parts, ProxyBody::Upstream { inner: body })
+    }
+}
