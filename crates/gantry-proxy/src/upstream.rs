@@ -164,7 +164,9 @@ pub async fn acquire(
 ) -> Result<PooledConn, UpstreamError> {
     match pool.checkout(key) {
         Some(c) => Ok(c),
-        None => connect(key, connect_timeout, tls).await,
+        // Boxed: connecting (DNS, TCP, TLS handshake) is the cold path, and its large
+        // future would otherwise be carried — and moved — by every request's future.
+        None => Box::pin(connect(key, connect_timeout, tls)).await,
     }
 }
 
