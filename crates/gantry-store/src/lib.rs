@@ -22,7 +22,7 @@
 //!   references and tags. Any entity type works without a table of its own.
 //! * **[`MemoryStore`]** (DB-less, tests): B-tree maps behind one lock, an undo log
 //!   for rollback; `read_only` refuses `apply` but accepts `replace_all` (`/config`).
-//! * **[`SqliteStore`]** (default): one connection on a dedicated thread (the async
+//! * **`SqliteStore`** (default): one connection on a dedicated thread (the async
 //!   API never blocks the runtime), WAL with `synchronous = FULL`, foreign keys on
 //!   (the index tables reference the entity rows, a second line of defence behind the
 //!   rule engine), versioned migrations in `schema_migrations` run on open, every
@@ -42,11 +42,8 @@ use uuid::Uuid;
 mod memory;
 pub mod page;
 pub mod rules;
-mod sqlite;
 
 pub use memory::MemoryStore;
-pub use sqlite::migrations::{MIGRATIONS, Migration, MigrationStatus};
-pub use sqlite::SqliteStore;
 
 /// Why a store operation failed. Each maps to one Kong error (see `kong_code`).
 #[derive(Debug, thiserror::Error)]
@@ -278,7 +275,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Reads one entity by a unique field (endpoint keys such as `services.name`,
     /// `consumers.username`, `keyauth_credentials.key`).
-    async fn find_unique(&self, entity: &str, field: &str, value: &Value) -> StoreResult<Option<Value>>;
+    async fn find_unique(
+        &self,
+        entity: &str,
+        field: &str,
+        value: &Value,
+    ) -> StoreResult<Option<Value>>;
 
     /// Reads one entity by its composite cache key, e.g. `targets` by
     /// `{"upstream": {"id": ..}, "target": "a:80"}` (`/upstreams/{u}/targets/{t}`) or

@@ -1,0 +1,342 @@
+//! [`MemoryStore`]: the DB-less store. Rows in B-tree maps (so pages come in
+//! primary-key order) with the rule engine's index entries beside them, one lock,
+//! and an undo log that rolls a failed transaction back.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::Bound::{Excluded, Unbounded};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use serde_json::{Map, Value};
+use tokio::sync::broadcast;
+use uuid::Uuid;
+
+use crate::page::{decode_offset, effective_size, encode_offset, tags_match};
+use crate::rules::{self, Index, Rules, Tx};
+use crate::{Change, Dump, ListQuery, Page, Store, StoreError, StoreResult, Write};
+
+/// Capacity of the change channel; a subscriber further behind gets `Lagged`.
+pub(crate) const CHANGE_CAPACITY: usize = 1024;
+
+#[derive(Debug, Clone)]
+struct Row {
+    value: Value,
+    index: Index,
+}
+
+/// Rows and their indexes.
+#[derive(Debug, Default)]
+struct State {
+    rows: HashMap<String, BTreeMap<Uuid, Row>>,
+    /// (entity, unique key, canonical value) → owner.
+    uniques: HashMap<(String, String, String), Uuid>,
+    /// (child entity, foreign field, parent id) → children.
+    refs: HashMap<(String, String, Uuid), BTreeSet<Uuid>>,
+}
+
+impl State {
+    /// Replaces the row (`None` removes it), keeping the indexes in step; returns
+    /// the previous row.
+    fn set(&mut self, entity: &str, id: Uuid, row: Option<Row>) -> Option<Row> {
+        let old = self.rows.get_mut(entity).and_then(|m| m.remove(&id));
+        if let Some(old) = &old {
+            for (key, canon) in &old.index.uniques {
+                let k = (entity.to_string(), key.clone(), canon.clone());
+                if self.uniques.get(&k) == Some(&id) {
+                    self.uniques.remove(&k);
+                }
+            }
+            for (field, _, parent) in &old.index.refs {
+                let k = (entity.to_string(), field.clone(), *parent);
+                if let Some(set) = self.refs.get_mut(&k) {
+                    set.remove(&id);
+                    if set.is_empty() {
+                        self.refs.remove(&k);
+                    }
+                }
+            }
+        }
+        if let Some(row) = row {
+            for (key, canon) in &row.index.uniques {
+                self.uniques
+                    .insert((entity.to_string(), key.clone(), canon.clone()), id);
+            }
+            for (field, _, parent) in &row.index.refs {
+                self.refs
+                    .entry((entity.to_string(), field.clone(), *parent))
+                    .or_default()
+                    .insert(id);
+            }
+            self.rows
+                .entry(entity.to_string())
+                .or_default()
+                .insert(id, row);
+        }
+        old
+    }
+}
+
+/// A transaction over the state: every change is logged so it can be undone.
+struct MemTx<'a> {
+    state: &'a mut State,
+    undo: Vec<(String, Uuid, Option<Row>)>,
+}
+
+impl MemTx<'_> {
+    fn rollback(self) {
+        for (entity, id, old) in self.undo.into_iter().rev() {
+            self.state.set(&entity, id, old);
+        }
+    }
+}
+
+impl Tx for MemTx<'_> {
+    fn get(&mut self, entity: &str, id: Uuid) -> StoreResult<Option<Value>> {
+        Ok(self
+            .state
+            .rows
+            .get(entity)
+            .and_then(|m| m.get(&id))
+            .map(|r| r.value.clone()))
+    }
+
+    fn unique_owner(&mut self, entity: &str, key: &str, canon: &str) -> StoreResult<Option<Uuid>> {
+        let k = (entity.to_string(), key.to_string(), canon.to_string());
+        Ok(self.state.uniques.get(&k).copied())
+    }
+
+    fn referencing(&mut self, child: &str, field: &str, parent: Uuid) -> StoreResult<Vec<Uuid>> {
+        let k = (child.to_string(), field.to_string(), parent);
+        Ok(self
+            .state
+            .refs
+            .get(&k)
+            .map(|s| s.iter().copied().collect())
+            .unwrap_or_default())
+    }
+
+    fn put(&mut self, entity: &str, id: Uuid, value: &Value, index: &Index) -> StoreResult<()> {
+        let row = Row {
+            value: value.clone(),
+            index: index.clone(),
+        };
+        let old = self.state.set(entity, id, Some(row));
+        self.undo.push((entity.to_string(), id, old));
+        Ok(())
+    }
+
+    fn remove(&mut self, entity: &str, id: Uuid) -> StoreResult<()> {
+        let old = self.state.set(entity, id, None);
+        self.undo.push((entity.to_string(), id, old));
+        Ok(())
+    }
+}
+
+/// The in-memory store: DB-less mode (`database = off`, read-only but for
+/// `replace_all`) and tests. Same semantics as [`crate::SqliteStore`].
+#[derive(Debug)]
+pub struct MemoryStore {
+    state: RwLock<State>,
+    rules: Arc<Rules>,
+    read_only: bool,
+    version: AtomicU64,
+    changes: broadcast::Sender<Change>,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MemoryStore {
+    /// A writable, empty store with the bundled schemas' rules.
+    pub fn new() -> Self {
+        Self::with_rules(Rules::bundled().clone(), false)
+    }
+
+    /// A DB-less store: `apply` answers [`StoreError::ReadOnly`]; `replace_all`
+    /// (declarative config, `POST /config`) works.
+    pub fn read_only() -> Self {
+        Self::with_rules(Rules::bundled().clone(), true)
+    }
+
+    /// A store with custom rules (e.g. from schemas with a custom plugin catalogue).
+    pub fn with_rules(rules: Rules, read_only: bool) -> Self {
+        let (changes, _) = broadcast::channel(CHANGE_CAPACITY);
+        Self {
+            state: RwLock::new(State::default()),
+            rules: Arc::new(rules),
+            read_only,
+            version: AtomicU64::new(0),
+            changes,
+        }
+    }
+
+    /// Whether `apply` is refused.
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, State> {
+        // A poisoned lock still holds consistent data: every mutation either
+        // completes or is undone before the guard drops, and none panics.
+        self.state.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Bumps the version and broadcasts; called with the write lock held so events
+    /// go out in version order.
+    fn commit(&self, touched: Vec<(String, Uuid)>, full: bool) {
+        let version = self.version.fetch_add(1, Ordering::SeqCst) + 1;
+        // No subscriber is not an error.
+        let _ = self.changes.send(Change {
+            version,
+            touched,
+            full,
+        });
+    }
+
+    fn lookup(&self, entity: &str, given: &Map<String, Value>) -> StoreResult<Option<Value>> {
+        let Some((key, canon)) = self.rules.lookup_key(entity, given)? else {
+            return Ok(None);
+        };
+        let st = self.read();
+        let Some(id) = st.uniques.get(&(entity.to_string(), key, canon)) else {
+            return Ok(None);
+        };
+        Ok(st
+            .rows
+            .get(entity)
+            .and_then(|m| m.get(id))
+            .map(|r| r.value.clone()))
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for MemoryStore {
+    async fn get(&self, entity: &str, id: Uuid) -> StoreResult<Option<Value>> {
+        let st = self.read();
+        Ok(st
+            .rows
+            .get(entity)
+            .and_then(|m| m.get(&id))
+            .map(|r| r.value.clone()))
+    }
+
+    async fn find_unique(
+        &self,
+        entity: &str,
+        field: &str,
+        value: &Value,
+    ) -> StoreResult<Option<Value>> {
+        let mut given = Map::new();
+        given.insert(field.to_string(), value.clone());
+        self.lookup(entity, &given)
+    }
+
+    async fn find_by_cache_key(
+        &self,
+        entity: &str,
+        key: &Map<String, Value>,
+    ) -> StoreResult<Option<Value>> {
+        self.lookup(entity, key)
+    }
+
+    async fn list(&self, entity: &str, query: &ListQuery) -> StoreResult<Page> {
+        let after = query.offset.as_deref().map(decode_offset).transpose()?;
+        let size = effective_size(query.size);
+        let st = self.read();
+        let Some(rows) = st.rows.get(entity) else {
+            return Ok(Page::default());
+        };
+        let lower = after.map_or(Unbounded, Excluded);
+        let ids: Box<dyn Iterator<Item = &Uuid>> = match &query.foreign {
+            Some((field, parent)) => {
+                match st.refs.get(&(entity.to_string(), field.clone(), *parent)) {
+                    Some(set) => Box::new(set.range((lower, Unbounded))),
+                    None => Box::new(std::iter::empty()),
+                }
+            }
+            None => Box::new(rows.range((lower, Unbounded)).map(|(id, _)| id)),
+        };
+        let mut page = Page::default();
+        let mut last = None;
+        for id in ids {
+            let Some(row) = rows.get(id) else { continue };
+            if let Some(filter) = &query.tags
+                && !tags_match(filter, &row.value)
+            {
+                continue;
+            }
+            if page.items.len() == size {
+                page.offset = last.map(encode_offset);
+                break;
+            }
+            page.items.push(row.value.clone());
+            last = Some(*id);
+        }
+        Ok(page)
+    }
+
+    async fn apply(&self, writes: Vec<Write>) -> StoreResult<Vec<Value>> {
+        if self.read_only {
+            return Err(StoreError::ReadOnly);
+        }
+        let mut st = self.write();
+        let mut tx = MemTx {
+            state: &mut st,
+            undo: Vec::new(),
+        };
+        let mut touched = Vec::new();
+        let mut out = Vec::with_capacity(writes.len());
+        for write in &writes {
+            match rules::apply_write(&self.rules, &mut tx, write, &mut touched) {
+                Ok(v) => out.push(v),
+                Err(e) => {
+                    tx.rollback();
+                    return Err(e);
+                }
+            }
+        }
+        drop(tx);
+        if !touched.is_empty() {
+            self.commit(touched, false);
+        }
+        Ok(out)
+    }
+
+    async fn dump(&self) -> StoreResult<Dump> {
+        let st = self.read();
+        Ok(st
+            .rows
+            .iter()
+            .filter(|(_, m)| !m.is_empty())
+            .map(|(e, m)| (e.clone(), m.values().map(|r| r.value.clone()).collect()))
+            .collect())
+    }
+
+    async fn replace_all(&self, dump: Dump) -> StoreResult<()> {
+        let mut fresh = State::default();
+        let mut tx = MemTx {
+            state: &mut fresh,
+            undo: Vec::new(),
+        };
+        rules::load_dump(&self.rules, &mut tx, &dump)?;
+        let mut st = self.write();
+        *st = fresh;
+        self.commit(Vec::new(), true);
+        Ok(())
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<Change> {
+        self.changes.subscribe()
+    }
+
+    fn version(&self) -> u64 {
+        self.version.load(Ordering::SeqCst)
+    }
+}
