@@ -22,7 +22,7 @@
 //!   references and tags. Any entity type works without a table of its own.
 //! * **[`MemoryStore`]** (DB-less, tests): B-tree maps behind one lock, an undo log
 //!   for rollback; `read_only` refuses `apply` but accepts `replace_all` (`/config`).
-//! * **`SqliteStore`** (default): one connection on a dedicated thread (the async
+//! * **[`SqliteStore`]** (default): one connection on a dedicated thread (the async
 //!   API never blocks the runtime), WAL with `synchronous = FULL`, foreign keys on
 //!   (the index tables reference the entity rows, a second line of defence behind the
 //!   rule engine), versioned migrations in `schema_migrations` run on open, every
@@ -42,8 +42,11 @@ use uuid::Uuid;
 mod memory;
 pub mod page;
 pub mod rules;
+mod sqlite;
 
 pub use memory::MemoryStore;
+pub use sqlite::SqliteStore;
+pub use sqlite::migrations;
 
 /// Why a store operation failed. Each maps to one Kong error (see `kong_code`).
 #[derive(Debug, thiserror::Error)]
