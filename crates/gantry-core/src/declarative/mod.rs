@@ -1,6 +1,7 @@
 //! The declarative configuration (`kong.yml`): parsing, validation with every
 //! error reported by path, Kong's deterministic ids, and export.
 
+mod entities;
 mod export;
 pub mod ids;
 mod load;
@@ -11,6 +12,7 @@ use std::path::Path;
 use serde::Serialize;
 use serde_json::Value;
 
+pub use entities::EntityMap;
 pub use load::FORMAT_VERSIONS;
 
 use crate::entity::{
