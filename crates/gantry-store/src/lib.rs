@@ -302,6 +302,11 @@ pub trait Store: Send + Sync + 'static {
     /// of each insert, upsert and update (in order; deletes give `Value::Null`).
     async fn apply(&self, writes: Vec<Write>) -> StoreResult<Vec<Value>>;
 
+    /// The `/tags` listing: items `{"tag", "entity_name", "entity_id"}` ordered by
+    /// (tag, entity, id), or by (entity, id) when `tag` is given; only `size` and
+    /// `offset` of `query` apply.
+    async fn list_tags(&self, tag: Option<&str>, query: &ListQuery) -> StoreResult<Page>;
+
     /// Everything stored (snapshot builds, `db_export`, `GET /config`).
     async fn dump(&self) -> StoreResult<Dump>;
 

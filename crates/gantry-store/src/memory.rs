@@ -11,7 +11,10 @@ use serde_json::{Map, Value};
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
-use crate::page::{decode_offset, effective_size, encode_offset, tags_match};
+use crate::page::{
+    decode_offset, decode_tag_offset, effective_size, encode_offset, encode_tag_offset, tag_item,
+    tags_match,
+};
 use crate::rules::{self, Index, Rules, Tx};
 use crate::{Change, Dump, ListQuery, Page, Store, StoreError, StoreResult, Write};
 
@@ -307,6 +310,34 @@ impl Store for MemoryStore {
             self.commit(touched, false);
         }
         Ok(out)
+    }
+
+    async fn list_tags(&self, tag: Option<&str>, query: &ListQuery) -> StoreResult<Page> {
+        let after = query.offset.as_deref().map(decode_tag_offset).transpose()?;
+        let size = effective_size(query.size);
+        // DB-less only: a scan is fine for the rarely used `/tags`.
+        let mut all = Vec::new();
+        for (entity, rows) in &self.read().rows {
+            for (id, row) in rows {
+                for t in &row.index.tags {
+                    if tag.is_none_or(|want| want == t) {
+                        all.push((t.clone(), entity.clone(), *id));
+                    }
+                }
+            }
+        }
+        all.sort();
+        let start = after.map_or(0, |a| all.partition_point(|p| *p <= a));
+        let mut page = Page::default();
+        let rest = all.get(start..).unwrap_or_default();
+        for (i, pos) in rest.iter().enumerate() {
+            if i == size {
+                page.offset = rest.get(i - 1).map(encode_tag_offset);
+                break;
+            }
+            page.items.push(tag_item(&pos.0, &pos.1, pos.2));
+        }
+        Ok(page)
     }
 
     async fn dump(&self) -> StoreResult<Dump> {

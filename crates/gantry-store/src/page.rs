@@ -35,6 +35,30 @@ pub fn decode_offset(token: &str) -> StoreResult<Uuid> {
         .ok_or_else(bad)
 }
 
+/// A position in the `/tags` listing: (tag, entity, id).
+pub type TagPosition = (String, String, Uuid);
+
+/// The token for a `/tags` page that ended at `last`.
+pub fn encode_tag_offset(last: &TagPosition) -> String {
+    let (tag, entity, id) = last;
+    STANDARD.encode(serde_json::json!([tag, entity, id.to_string()]).to_string())
+}
+
+/// The last position of the previous `/tags` page, from its token.
+pub fn decode_tag_offset(token: &str) -> StoreResult<TagPosition> {
+    let bad = || StoreError::InvalidOffset(token.to_string());
+    let bytes = STANDARD.decode(token).map_err(|_| bad())?;
+    let json: Value = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+    let part = |i: usize| json.get(i).and_then(Value::as_str).ok_or_else(bad);
+    let id = Uuid::parse_str(part(2)?).map_err(|_| bad())?;
+    Ok((part(0)?.to_string(), part(1)?.to_string(), id))
+}
+
+/// A `/tags` item.
+pub fn tag_item(tag: &str, entity: &str, id: Uuid) -> Value {
+    serde_json::json!({"tag": tag, "entity_name": entity, "entity_id": id.to_string()})
+}
+
 /// Whether `value`'s `tags` pass `filter`.
 pub fn tags_match(filter: &TagFilter, value: &Value) -> bool {
     let tags: Vec<&str> = value
@@ -61,7 +85,10 @@ mod tests {
         assert_eq!(decode_offset(&tok).unwrap(), id);
         for bad in ["!!!", "bm90IGpzb24=", "WzFd", ""] {
             assert!(matches!(decode_offset(bad), Err(StoreError::InvalidOffset(t)) if t == bad));
+            assert!(decode_tag_offset(bad).is_err());
         }
+        let pos = ("t".to_string(), "services".to_string(), id);
+        assert_eq!(decode_tag_offset(&encode_tag_offset(&pos)).unwrap(), pos);
     }
 
     #[test]

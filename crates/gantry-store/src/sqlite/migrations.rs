@@ -21,11 +21,19 @@ pub struct Migration {
 }
 
 /// Every migration this build knows, oldest first.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "000_base",
-    sql: BASE,
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "000_base",
+        sql: BASE,
+    },
+    Migration {
+        version: 2,
+        name: "001_tags_by_tag",
+        // `/tags` and `/tags/{tag}` walk the tag index in (tag, entity, id) order.
+        sql: "CREATE INDEX tags_by_tag ON tags (tag, entity, id);",
+    },
+];
 
 /// Storage layout: one generic entity table plus the rule engine's index relations.
 /// The index tables reference their owner row (`ON DELETE CASCADE`), and `refs`

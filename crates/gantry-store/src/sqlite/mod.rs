@@ -18,7 +18,10 @@ use tokio::sync::{broadcast, oneshot};
 use uuid::Uuid;
 
 use crate::memory::CHANGE_CAPACITY;
-use crate::page::{decode_offset, effective_size, encode_offset};
+use crate::page::{
+    TagPosition, decode_offset, decode_tag_offset, effective_size, encode_offset,
+    encode_tag_offset, tag_item,
+};
 use crate::rules::{self, Index, Rules, Tx};
 use crate::{Change, Dump, ListQuery, Page, Store, StoreError, StoreResult, TagFilter, Write};
 
@@ -449,6 +452,61 @@ impl Store for SqliteStore {
             tx.commit().map_err(db_err)?;
             publish(inner, version, touched, false);
             Ok(out)
+        })
+        .await
+    }
+
+    async fn list_tags(&self, tag: Option<&str>, query: &ListQuery) -> StoreResult<Page> {
+        let after = query.offset.as_deref().map(decode_tag_offset).transpose()?;
+        let size = effective_size(query.size);
+        let (after_tag, after_entity, after_id) = after
+            .map(|(t, e, id)| (t, e, id.to_string()))
+            .unwrap_or_default();
+        let limit = i64::try_from(size.saturating_add(1)).unwrap_or(i64::MAX);
+        let tag = tag.map(str::to_string);
+        self.call(move |conn, _| {
+            let rows: Vec<(String, String, String)> = match &tag {
+                Some(tag) => {
+                    let mut stmt = conn
+                        .prepare_cached(
+                            "SELECT tag, entity, id FROM tags WHERE tag = ?1 AND (entity, id) > (?2, ?3)
+                             ORDER BY tag, entity, id LIMIT ?4",
+                        )
+                        .map_err(db_err)?;
+                    stmt.query_map(params![tag, after_entity, after_id, limit], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                    })
+                    .map_err(db_err)?
+                    .collect::<Result<_, _>>()
+                    .map_err(db_err)?
+                }
+                None => {
+                    let mut stmt = conn
+                        .prepare_cached(
+                            "SELECT tag, entity, id FROM tags WHERE (tag, entity, id) > (?1, ?2, ?3)
+                             ORDER BY tag, entity, id LIMIT ?4",
+                        )
+                        .map_err(db_err)?;
+                    stmt.query_map(params![after_tag, after_entity, after_id, limit], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                    })
+                    .map_err(db_err)?
+                    .collect::<Result<_, _>>()
+                    .map_err(db_err)?
+                }
+            };
+            let mut page = Page::default();
+            let mut last: Option<TagPosition> = None;
+            for (i, (t, entity, id)) in rows.into_iter().enumerate() {
+                if i == size {
+                    page.offset = last.as_ref().map(encode_tag_offset);
+                    break;
+                }
+                let id = parse_id(&id)?;
+                page.items.push(tag_item(&t, &entity, id));
+                last = Some((t, entity, id));
+            }
+            Ok(page)
         })
         .await
     }

@@ -243,6 +243,58 @@ pub async fn tags(store: &dyn Store) {
     assert!(all.is_empty());
     any = all_pages(store, "services", q(TagFilter::Any(vec!["c".into()]))).await;
     assert_eq!(any.len(), 4);
+    // `/tags`: 4 × (a, b) + 4 × a + 4 × c = 16 rows, paged in (tag, entity, id) order.
+    let mut q = ListQuery {
+        size: 5,
+        ..ListQuery::default()
+    };
+    let mut rows = Vec::new();
+    loop {
+        let page = store.list_tags(None, &q).await.unwrap();
+        rows.extend(page.items);
+        match page.offset {
+            Some(t) => q.offset = Some(t),
+            None => break,
+        }
+    }
+    assert_eq!(rows.len(), 16);
+    let keys: Vec<(String, String)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["tag"].as_str().unwrap().to_string(),
+                r["entity_id"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let mut sorted = keys.clone();
+    sorted.sort();
+    assert_eq!(keys, sorted);
+    assert_eq!(rows[0]["entity_name"], "services");
+    let b = store
+        .list_tags(Some("b"), &ListQuery::default())
+        .await
+        .unwrap();
+    assert_eq!(b.items.len(), 4);
+    assert!(b.offset.is_none());
+    let q = ListQuery {
+        size: 3,
+        ..ListQuery::default()
+    };
+    let b1 = store.list_tags(Some("b"), &q).await.unwrap();
+    let q = ListQuery {
+        size: 3,
+        offset: b1.offset,
+        ..ListQuery::default()
+    };
+    let b2 = store.list_tags(Some("b"), &q).await.unwrap();
+    assert_eq!((b1.items.len(), b2.items.len()), (3, 1));
+    assert!(b2.offset.is_none());
+    let bad = ListQuery {
+        offset: Some("x".into()),
+        ..ListQuery::default()
+    };
+    assert!(store.list_tags(None, &bad).await.is_err());
 }
 
 pub async fn unique_violations(store: &dyn Store) {
