@@ -12,9 +12,16 @@ use crate::{StoreError, StoreResult, TagFilter};
 /// Default page size (Kong's).
 pub const DEFAULT_SIZE: usize = 100;
 
+/// Largest page the store serves (the Admin API caps `size` at 1000 itself).
+pub const MAX_SIZE: usize = 1_000_000;
+
 /// The page size to use for a requested `size` (0 means the default).
 pub fn effective_size(size: usize) -> usize {
-    if size == 0 { DEFAULT_SIZE } else { size }
+    if size == 0 {
+        DEFAULT_SIZE
+    } else {
+        size.min(MAX_SIZE)
+    }
 }
 
 /// The token for a page that ended at `last`.

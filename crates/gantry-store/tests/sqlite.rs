@@ -30,7 +30,7 @@ impl TempDir {
         Self(dir)
     }
     fn db(&self) -> PathBuf {
-        self.0.join("data").join("gantry.db")
+        SqliteStore::default_path(self.0.join("prefix"))
     }
 }
 

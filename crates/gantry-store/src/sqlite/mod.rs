@@ -87,6 +87,14 @@ struct Inner {
 }
 
 impl SqliteStore {
+    /// File name of the database under the prefix directory.
+    pub const DEFAULT_FILE: &'static str = "gantry.db";
+
+    /// The default database path for a prefix directory: `<prefix>/gantry.db`.
+    pub fn default_path(prefix: impl AsRef<Path>) -> PathBuf {
+        prefix.as_ref().join(Self::DEFAULT_FILE)
+    }
+
     /// Opens (creating if needed) the database at `path`, runs pending migrations and
     /// starts the database thread. Blocking: call it at startup or from
     /// `spawn_blocking`.
