@@ -8,7 +8,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use gantry_config::Settings;
 
-use crate::{control, declarative, logging, node};
+use crate::{control, db, declarative, logging, node};
 
 #[derive(Debug, Parser)]
 #[command(name = "gantry", version, about = "A Kong-compatible API gateway")]
@@ -63,7 +63,26 @@ enum Command {
     Config {
         #[command(subcommand)]
         command: ConfigCommand,
+        #[command(flatten)]
+        conf: ConfOpts,
     },
+    /// Database migrations (sqlite).
+    Migrations {
+        #[command(subcommand)]
+        command: MigrationsCommand,
+        #[command(flatten)]
+        conf: ConfOpts,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum MigrationsCommand {
+    /// Create the database schema (same as `up` on a new database).
+    Bootstrap,
+    /// Run pending migrations.
+    Up,
+    /// List executed and pending migrations.
+    List,
 }
 
 #[derive(Debug, Subcommand)]
@@ -72,6 +91,18 @@ enum ConfigCommand {
     Parse {
         /// The file to check.
         file: PathBuf,
+    },
+    /// Import a declarative file into the database (all or nothing).
+    #[command(name = "db_import", alias = "db-import")]
+    DbImport {
+        /// The kong.yml / JSON file.
+        file: PathBuf,
+    },
+    /// Export the database as a declarative file (stdout when no file is given).
+    #[command(name = "db_export", alias = "db-export")]
+    DbExport {
+        /// Where to write; `-` or nothing for stdout.
+        file: Option<PathBuf>,
     },
 }
 
@@ -133,7 +164,48 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Config {
+            command: ConfigCommand::DbImport { file },
+            conf,
+        } => {
+            let (settings, _) = load_settings(&conf)?;
+            let summary = db::import(&settings, &file)?;
+            println!("imported {}: {summary}", file.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config {
+            command: ConfigCommand::DbExport { file },
+            conf,
+        } => {
+            let (settings, _) = load_settings(&conf)?;
+            let yaml = db::export(&settings)?;
+            match file.filter(|f| f.as_os_str() != "-") {
+                Some(f) => {
+                    std::fs::write(&f, yaml)
+                        .with_context(|| format!("cannot write {}", f.display()))?;
+                    println!("exported to {}", f.display());
+                }
+                None => print!("{yaml}"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Migrations { command, conf } => {
+            let (settings, _) = load_settings(&conf)?;
+            match command {
+                MigrationsCommand::Bootstrap | MigrationsCommand::Up => {
+                    let ran = db::migrations_up(&settings)?;
+                    if ran.is_empty() {
+                        println!("Database is already up-to-date");
+                    } else {
+                        println!("{} migration(s) processed", ran.len());
+                    }
+                }
+                MigrationsCommand::List => print!("{}", db::migrations_list(&settings)?),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config {
             command: ConfigCommand::Parse { file },
+            ..
         } => match declarative::load_file(&file) {
             Ok(summary) => {
                 println!("parse successful: {}", summary.describe());

@@ -4,10 +4,12 @@
 
 mod cli;
 mod control;
+mod db;
 mod declarative;
 mod logging;
 mod node;
 mod options;
+mod reconfigure;
 
 use std::process::ExitCode;
 

@@ -328,6 +328,7 @@ impl Loader<'_> {
                 },
                 generate_auto: true,
                 now: Some(now),
+                keep_updated_at: true,
             };
             let parent_link = e
                 .parent

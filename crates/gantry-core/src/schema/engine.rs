@@ -29,6 +29,9 @@ pub struct ValidateOptions {
     pub generate_auto: bool,
     /// Unix time used for integer timestamps (`None` = now).
     pub now: Option<f64>,
+    /// Keep an `updated_at` given in the input (declarative files, so that
+    /// `db_export` → `db_import` round-trips); otherwise every write refreshes it.
+    pub keep_updated_at: bool,
 }
 
 impl Default for ValidateOptions {
@@ -37,6 +40,7 @@ impl Default for ValidateOptions {
             foreign: ForeignMode::Strict,
             generate_auto: true,
             now: None,
+            keep_updated_at: false,
         }
     }
 }
@@ -147,8 +151,9 @@ pub(super) fn process_auto_fields(
                 if value.is_none() {
                     value = Some(Value::String(random_string()));
                 }
-            } else if (*key == "created_at" && matches!(value, None | Some(Value::Null)))
-                || *key == "updated_at"
+            } else if (*key == "created_at" || *key == "updated_at")
+                && (matches!(value, None | Some(Value::Null))
+                    || (*key == "updated_at" && !opts.keep_updated_at))
             {
                 value = Some(timestamp(field.typ, opts.now()));
             }
