@@ -190,20 +190,29 @@ impl AddressState {
     pub(crate) fn ewma(&self, now_ns: u64, rtt_ms: f64, decay_ns: f64, update: bool) -> f64 {
         let old = f64::from_bits(self.ewma.load(Ordering::Relaxed));
         let at = self.ewma_at.load(Ordering::Relaxed);
-        let dt = now_ns.saturating_sub(at) as f64;
-        let w = (-dt / decay_ns).exp();
-        let value = old * w + rtt_ms * (1.0 - w);
+        let value = if at == 0 {
+            // Never sampled: the first sample is the value (Kong's last-touched time
+            // of 0 has the same effect).
+            if update { rtt_ms } else { old }
+        } else {
+            let dt = now_ns.saturating_sub(at) as f64;
+            let w = (-dt / decay_ns).exp();
+            old * w + rtt_ms * (1.0 - w)
+        };
         if update {
             self.ewma.store(value.to_bits(), Ordering::Relaxed);
-            self.ewma_at.store(now_ns, Ordering::Relaxed);
+            self.ewma_at.store(now_ns.max(1), Ordering::Relaxed);
         }
         value
     }
 
-    /// Seeds the EWMA of a new address (Kong's slow start).
+    /// Seeds the EWMA of a new address with the mean of the others (Kong's slow
+    /// start), so it is not flooded for having no history. No-op without data.
     pub(crate) fn seed_ewma(&self, value_ms: f64, now_ns: u64) {
-        self.ewma.store(value_ms.to_bits(), Ordering::Relaxed);
-        self.ewma_at.store(now_ns, Ordering::Relaxed);
+        if value_ms > 0.0 {
+            self.ewma.store(value_ms.to_bits(), Ordering::Relaxed);
+            self.ewma_at.store(now_ns.max(1), Ordering::Relaxed);
+        }
     }
 
     /// The raw EWMA last stored, in milliseconds.
