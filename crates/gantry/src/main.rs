@@ -2,6 +2,7 @@
 //! health), and check declarative configuration files. Mirrors Kong's CLI.
 #![forbid(unsafe_code)]
 
+mod admin;
 mod cli;
 mod control;
 mod db;

@@ -13,7 +13,7 @@ use gantry_proxy::ProxyServer;
 use gantry_store::{MemoryStore, SqliteStore, Store};
 use tokio::signal::unix::{SignalKind, signal};
 
-use crate::{control, declarative, options, reconfigure};
+use crate::{admin, control, declarative, options, reconfigure};
 
 /// Runs until a stop signal arrives.
 pub fn run(settings: Settings) -> anyhow::Result<()> {
@@ -80,9 +80,7 @@ fn serve(settings: &Settings) -> anyhow::Result<()> {
             tracing::info!("proxy listening on {scheme}://{addr} ({workers} worker(s))");
         }
         tokio::spawn(reconfigure::follow(Arc::clone(&store), shared));
-        if !settings.admin_listen.is_empty() {
-            tracing::warn!("admin_listen is set but the Admin API is not built yet");
-        }
+        admin::start(settings, admin::state(settings, Arc::clone(&store))).await?;
         tracing::info!(prefix = %settings.prefix.display(), "Gantry started");
         wait_for_signals(settings, store.as_ref()).await?;
         anyhow::Ok(server)

@@ -1,0 +1,90 @@
+//! Starts the Admin API on `admin_listen`: the store, Kong's schemas, node identity,
+//! `admin_api_token`, the body limit and the redacted configuration shown at `GET /`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use gantry_admin::{AdminSettings, AdminState, NodeInfo};
+use gantry_config::{Database, Settings};
+use gantry_store::Store;
+use serde_json::{Map, Value};
+
+use crate::options;
+
+/// Kong version the Admin API reports: clients such as decK pick their behaviour by it.
+pub const KONG_COMPAT_VERSION: &str = "3.9.1";
+
+/// The Admin API state for this node.
+pub fn state(settings: &Settings, store: Arc<dyn Store>) -> AdminState {
+    let mut configuration = Map::new();
+    for (key, raw) in settings.raw.iter() {
+        let value = if gantry_config::keys::is_sensitive(key) {
+            Value::String(gantry_config::REDACTED.to_string())
+        } else {
+            Value::String(raw.value.clone())
+        };
+        configuration.insert(key.to_string(), value);
+    }
+    let admin = AdminSettings {
+        dbless: settings.database == Database::Off,
+        token: settings
+            .admin_api_token
+            .as_ref()
+            .map(|t| t.expose().to_string()),
+        body_limit: settings
+            .admin_client_max_body_size
+            .and_then(|b| usize::try_from(b).ok())
+            .unwrap_or(usize::MAX),
+        gui_origin: settings.get("admin_gui_origin").map(str::to_string),
+        configuration,
+    };
+    let node = NodeInfo {
+        version: KONG_COMPAT_VERSION.to_string(),
+        node_id: uuid::Uuid::new_v4(),
+        hostname: hostname(),
+    };
+    AdminState::new(store, gantry_core::schemas::bundled())
+        .with_node(node)
+        .with_settings(admin)
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".to_string())
+}
+
+/// Binds every plain-HTTP `admin_listen` entry and serves the Admin API on each (in the
+/// current runtime). TLS admin listeners are reported and skipped.
+pub async fn start(settings: &Settings, state: AdminState) -> anyhow::Result<Vec<SocketAddr>> {
+    let mut bound = Vec::new();
+    for l in &settings.admin_listen {
+        if l.ssl {
+            tracing::info!(
+                "admin_listen {} (ssl) is not served yet; use the plain listener",
+                l.address()
+            );
+            continue;
+        }
+        for addr in options::resolve(l)? {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot bind admin_listen {addr}: {e}"))?;
+            let local = listener.local_addr()?;
+            if !local.ip().is_loopback() && settings.admin_api_token.is_none() {
+                tracing::warn!(
+                    "the Admin API listens on {local}, which is not loopback, without admin_api_token"
+                );
+            }
+            let st = state.clone();
+            tokio::spawn(async move {
+                if let Err(e) = gantry_admin::serve(listener, st, std::future::pending()).await {
+                    tracing::error!("admin API on {local} stopped: {e}");
+                }
+            });
+            tracing::info!("admin API listening on http://{local}");
+            bound.push(local);
+        }
+    }
+    Ok(bound)
+}
