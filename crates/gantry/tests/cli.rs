@@ -349,3 +349,93 @@ fn sqlite_import_serve_export_round_trip() {
         std::fs::read_to_string(&second).unwrap()
     );
 }
+
+/// POST through the Admin API (JSON), returning (status, body).
+fn admin_post(port: u16, path: &str, json: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{json}",
+        json.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let status = out.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let body = out.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+    (status, body)
+}
+
+fn start_sqlite_node(prefix: &Path, proxy: u16, admin: u16) -> Child {
+    let mut c = Command::new(bin());
+    c.arg("start")
+        .env_clear()
+        .env("KONG_PREFIX", prefix.display().to_string())
+        .env("KONG_PROXY_LISTEN", format!("127.0.0.1:{proxy}"))
+        .env("KONG_ADMIN_LISTEN", format!("127.0.0.1:{admin}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let child = c.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", admin)).is_err()
+        || TcpStream::connect(("127.0.0.1", proxy)).is_err()
+    {
+        assert!(Instant::now() < deadline, "gantry did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child
+}
+
+fn wait_for_status(port: u16, path: &str, want: u16) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        if http_get(port, path).map(|r| r.0) == Some(want) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{path} never answered {want}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn admin_api_writes_are_live_and_survive_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = origin();
+    let prefix = dir.path().join("prefix");
+    let (proxy, admin) = (free_port(), free_port());
+    let mut child = start_sqlite_node(&prefix, proxy, admin);
+
+    let (status, body) = admin_post(
+        admin,
+        "/services",
+        &format!(r#"{{"name":"echo","url":"http://{o}/base"}}"#),
+    );
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = admin_post(
+        admin,
+        "/services/echo/routes",
+        r#"{"name":"r","paths":["/api"]}"#,
+    );
+    assert_eq!(status, 201, "{body}");
+    wait_for_status(proxy, "/api/x", 200);
+    let (_, text) = http_get(proxy, "/api/x").unwrap();
+    assert!(text.contains("GET /base/x HTTP/1.1"), "{text}");
+
+    // A rejected write changes nothing.
+    let (status, body) = admin_post(admin, "/services", r#"{"name":"echo","host":"other"}"#);
+    assert_eq!(status, 409, "{body}");
+    let (status, _) = admin_post(admin, "/services/echo/routes", r#"{"paths":["no-slash"]}"#);
+    assert_eq!(status, 400);
+    assert_eq!(http_get(proxy, "/api/x").map(|r| r.0), Some(200));
+
+    let envs = vec![("KONG_PREFIX", prefix.display().to_string())];
+    assert!(run(&["quit"], &envs).status.success());
+    child.wait().unwrap();
+
+    let (proxy2, admin2) = (free_port(), free_port());
+    let mut child = start_sqlite_node(&prefix, proxy2, admin2);
+    wait_for_status(proxy2, "/api/x", 200);
+    assert!(run(&["quit"], &envs).status.success());
+    child.wait().unwrap();
+}
