@@ -23,7 +23,9 @@ mod topology;
 mod xxhash;
 
 pub use balancer::UpstreamBalancer;
-pub use checker::{Background, HealthChecker, NetProber, ProbeResult, ProbeTarget, Prober};
+pub use checker::{
+    Background, HealthChecker, NetProber, ProbeFuture, ProbeResult, ProbeTarget, Prober,
+};
 pub use config::{ActiveConfig, Counters, HealthConfig, ProbeType, StatusSet};
 pub use dns::{
     Dns, DnsAnswer, DnsError, DnsOptions, DnsOrder, DnsRecord, HickoryResolve, QueryFuture,
