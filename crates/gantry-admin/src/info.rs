@@ -253,45 +253,18 @@ pub async fn validate(
 /// `GET /tags` and `GET /tags/{tag}`: `{tag, entity_name, entity_id}` rows.
 pub async fn tags(state: &AdminState, q: &Query, only: Option<&str>) -> ApiResult<Response> {
     let args = paging::page_args(q)?;
-    let dump = state.store.dump().await?;
-    let mut rows = Vec::new();
-    for (entity, items) in &dump {
-        for item in items {
-            let id = item.get("id").cloned().unwrap_or(Value::Null);
-            for tag in item
-                .get("tags")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                let Some(t) = tag.as_str() else { continue };
-                if only.is_some_and(|o| o != t) {
-                    continue;
-                }
-                rows.push(json!({ "tag": t, "entity_name": entity, "entity_id": id }));
-            }
-        }
-    }
-    let start = match &args.query.offset {
-        None => 0,
-        Some(tok) => tok.parse::<usize>().map_err(|_| {
-            ApiError::dao(
-                7,
-                format!("'{tok}' is not a valid offset: bad base64 encoding"),
-                None,
-            )
-        })?,
-    };
-    let end = start.saturating_add(args.query.size).min(rows.len());
-    let page: Vec<Value> = rows
-        .get(start..end)
-        .map(<[Value]>::to_vec)
-        .unwrap_or_default();
-    let offset = (end < rows.len()).then(|| end.to_string());
+    let page = state.store.list_tags(only, &args.query).await?;
     let base = match only {
         Some(t) => format!("tags/{}", paging::escape_uri(t)),
         None => "tags".to_string(),
     };
-    let next = offset.as_deref().map(|o| paging::next_top(&base, o, &args));
-    Ok(ok(&paging::page_body(page, offset.as_deref(), next)))
+    let next = page
+        .offset
+        .as_deref()
+        .map(|o| paging::next_top(&base, o, &args));
+    Ok(ok(&paging::page_body(
+        page.items,
+        page.offset.as_deref(),
+        next,
+    )))
 }

@@ -118,7 +118,6 @@ fn is_list(op: Op) -> bool {
 fn operation(r: &RouteSpec, method: &Method) -> Value {
     let entity_ref = r.entity.map(reference);
     let mut responses = Map::new();
-    let error = Some(reference("Error"));
     match *method {
         Method::POST if matches!(r.op, Op::Config) => {
             responses.insert("201".into(), response("Configuration loaded", None));
@@ -156,12 +155,18 @@ fn operation(r: &RouteSpec, method: &Method) -> Value {
             responses.insert("200".into(), response("OK", body));
         }
     }
-    responses.insert("400".into(), response("Invalid request", error.clone()));
-    responses.insert("404".into(), response("Not found", error.clone()));
+    responses.insert(
+        "400".into(),
+        json!({"$ref": "#/components/responses/BadRequest"}),
+    );
+    responses.insert(
+        "404".into(),
+        json!({"$ref": "#/components/responses/NotFound"}),
+    );
     if matches!(*method, Method::POST | Method::PUT | Method::PATCH) && r.entity.is_some() {
         responses.insert(
             "409".into(),
-            response("Unique constraint violation", error.clone()),
+            json!({"$ref": "#/components/responses/Conflict"}),
         );
     }
     let mut op = Map::new();
@@ -183,9 +188,9 @@ fn operation(r: &RouteSpec, method: &Method) -> Value {
         .collect();
     let mut params = params;
     if *method == Method::GET && is_list(r.op) {
-        params.push(json!({"name": "size", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}}));
-        params.push(json!({"name": "offset", "in": "query", "schema": {"type": "string"}}));
-        params.push(json!({"name": "tags", "in": "query", "schema": {"type": "string"}, "description": "a,b (all) or a/b (any), at most 5"}));
+        for p in ["size", "offset", "tags"] {
+            params.push(json!({ "$ref": format!("#/components/parameters/{p}") }));
+        }
     }
     if !params.is_empty() {
         op.insert("parameters".into(), Value::Array(params));
@@ -194,11 +199,10 @@ fn operation(r: &RouteSpec, method: &Method) -> Value {
         let schema = entity_ref.unwrap_or_else(|| json!({"type": "object"}));
         op.insert(
             "requestBody".into(),
-            json!({"content": {
-                "application/json": {"schema": schema},
-                "application/x-www-form-urlencoded": {"schema": {"type": "object"}},
-                "multipart/form-data": {"schema": {"type": "object"}},
-            }}),
+            json!({
+                "description": "JSON, or form-urlencoded / multipart with dotted keys",
+                "content": {"application/json": {"schema": schema}},
+            }),
         );
     }
     op.insert("responses".into(), Value::Object(responses));
@@ -236,6 +240,18 @@ pub fn document(routes: &[RouteSpec], schemas: &Schemas, version: &str) -> Value
             "description": "Kong Gateway 3.x Admin API served by Gantry. Every path also accepts a trailing '/', HEAD where GET is served, and OPTIONS (CORS preflight).",
         },
         "paths": paths,
-        "components": {"schemas": components},
+        "components": {
+            "schemas": components,
+            "responses": {
+                "BadRequest": response("Invalid request (Kong error body)", Some(reference("Error"))),
+                "NotFound": response("Not found", Some(reference("Error"))),
+                "Conflict": response("Unique constraint violation", Some(reference("Error"))),
+            },
+            "parameters": {
+                "size": {"name": "size", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}},
+                "offset": {"name": "offset", "in": "query", "schema": {"type": "string"}},
+                "tags": {"name": "tags", "in": "query", "schema": {"type": "string"}, "description": "a,b (all) or a/b (any), at most 5"},
+            },
+        },
     })
 }
