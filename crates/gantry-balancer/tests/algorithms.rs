@@ -176,12 +176,13 @@ fn kong_reference_pick(
         }
         let mut i = 1;
         while i <= entries {
-            let name = format!("{ip}:{}{}{i}", format!(":{port}"), " ");
+            // tostring(ip) .. ":" .. (":" .. port) .. " " .. i
+            let name = format!("{ip}::{port} {i}");
             let index = continuum_index(name.as_bytes(), points);
-            if continuum.contains_key(&index) {
-                entries += 1;
+            if let std::collections::hash_map::Entry::Vacant(e) = continuum.entry(index) {
+                e.insert(idx);
             } else {
-                continuum.insert(index, idx);
+                entries += 1;
             }
             i += 1;
         }
