@@ -18,7 +18,6 @@ use crate::dns::{Dns, TargetDns};
 use crate::hash::{HashContext, HashRule};
 use crate::pick::{DECAY_NS, NoPeer, Pick, Shared, Tried, Tries};
 use crate::topology::{EMPTY, Resolved, Shape, TargetSpec, Topology, continuum_points};
-use crate::xxhash::continuum_index;
 
 /// The balancer of one upstream entity. Build one per upstream when the configuration
 /// changes ([`UpstreamBalancer::new`], passing the previous one to keep health), keep it
@@ -265,8 +264,7 @@ impl UpstreamBalancer {
     /// (consistent-hashing; may invent the hashing cookie, see [`Tries::set_cookie`]).
     pub fn start(&self, ctx: &HashContext<'_>) -> Tries {
         let (hash_index, set_cookie) = if self.shape.points > 0 {
-            let (value, cookie) = self.hash.value(ctx);
-            (continuum_index(value.as_bytes(), self.shape.points), cookie)
+            self.hash.index(ctx, self.shape.points)
         } else {
             (0, None)
         };

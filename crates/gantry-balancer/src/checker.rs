@@ -217,7 +217,9 @@ impl HealthChecker {
             }
             let weak = Arc::downgrade(balancer);
             let prober = Arc::clone(&prober);
-            tasks.push(tokio::spawn(check_loop(weak, prober, mode, every)));
+            if let Some(task) = spawn(check_loop(weak, prober, mode, every)) {
+                tasks.push(task);
+            }
         }
         HealthChecker { tasks }
     }
@@ -230,6 +232,20 @@ impl Drop for HealthChecker {
     fn drop(&mut self) {
         for t in &self.tasks {
             t.abort();
+        }
+    }
+}
+
+/// Spawns on the current runtime; outside one, logs instead of panicking.
+fn spawn<F>(fut: F) -> Option<JoinHandle<()>>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) => Some(h.spawn(fut)),
+        Err(_) => {
+            tracing::error!("balancer background task started outside a tokio runtime");
+            None
         }
     }
 }
@@ -324,7 +340,8 @@ impl Background {
         let dns = balancer
             .next_dns_refresh()
             .is_some()
-            .then(|| tokio::spawn(dns_loop(Arc::downgrade(balancer))));
+            .then(|| spawn(dns_loop(Arc::downgrade(balancer))))
+            .flatten();
         Background { checker, dns }
     }
 

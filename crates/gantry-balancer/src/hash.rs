@@ -6,6 +6,8 @@ use std::borrow::Cow;
 use std::net::IpAddr;
 
 use gantry_core::{HashOn, Upstream};
+
+use crate::xxhash::continuum_index;
 use http::HeaderMap;
 
 /// Router captures of the matched route (`uri_captures`), borrowed from the router's
@@ -109,6 +111,25 @@ impl HashRule {
                 u,
             ),
         }
+    }
+
+    /// The continuum index of the request's hash value in a ring of `points`, and the
+    /// `Set-Cookie` value when a hashing cookie was invented. Hashing on the client IP
+    /// formats it on the stack.
+    pub fn index(&self, ctx: &HashContext<'_>, points: u32) -> (u32, Option<String>) {
+        if let (HashSource::Ip, Some(ip)) = (&self.primary, ctx.client_ip) {
+            use std::io::Write;
+            let mut buf = [0u8; 64];
+            let mut cur = std::io::Cursor::new(&mut buf[..]);
+            if write!(cur, "{ip}").is_ok() {
+                let len = usize::try_from(cur.position()).unwrap_or(0);
+                if let Some(bytes) = buf.get(..len) {
+                    return (continuum_index(bytes, points), None);
+                }
+            }
+        }
+        let (value, cookie) = self.value(ctx);
+        (continuum_index(value.as_bytes(), points), cookie)
     }
 
     /// The value to hash and, when a hashing cookie had to be invented, the
@@ -259,6 +280,21 @@ mod tests {
 
     fn rule(primary: HashSource, fallback: HashSource) -> HashRule {
         HashRule { primary, fallback }
+    }
+
+    #[test]
+    fn ip_index_matches_the_formatted_value() {
+        let r = rule(HashSource::Ip, HashSource::None);
+        for ip in ["10.1.2.3", "::1", "2001:db8::ff00:42:8329"] {
+            let ctx = HashContext {
+                client_ip: Some(ip.parse().unwrap()),
+                ..Default::default()
+            };
+            assert_eq!(
+                r.index(&ctx, 10_000).0,
+                continuum_index(ip.as_bytes(), 10_000)
+            );
+        }
     }
 
     #[test]
