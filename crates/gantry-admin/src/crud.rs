@@ -8,6 +8,7 @@ use gantry_store::Write;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
+use crate::certs;
 use crate::error::{ApiError, ApiResult};
 use crate::resolve::{self, Key, fk_id, id_of};
 use crate::state::AdminState;
@@ -110,12 +111,29 @@ fn refuse_dbless(state: &AdminState, verb: &str, entity: &str) -> ApiResult<()> 
     Ok(())
 }
 
-async fn write_one(state: &AdminState, w: Write) -> ApiResult<Value> {
-    let mut out = state.store.apply(vec![w]).await?;
-    match out.pop() {
-        Some(v) if !v.is_null() => Ok(v),
-        _ => Err(ApiError::unexpected("store returned no entity")),
+/// Applies a write plus, for certificates given `snis`, the SNI writes, in one
+/// transaction; returns the written entity (certificates with their SNI names).
+async fn commit(state: &AdminState, w: Write, snis: Option<Vec<String>>) -> ApiResult<Value> {
+    let is_cert = w.entity() == "certificates";
+    let cert_id = match &w {
+        Write::Insert { value, .. } | Write::Upsert { value, .. } | Write::Update { value, .. } => {
+            id_of(value)
+        }
+        Write::Delete { id, .. } => Some(*id),
+    };
+    let mut writes = vec![w];
+    if let (Some(names), Some(id)) = (snis, cert_id) {
+        writes.extend(certs::sni_writes(state, id, &names).await?);
     }
+    let out = state.store.apply(writes).await?;
+    let value = match out.into_iter().next() {
+        Some(v) if !v.is_null() => v,
+        _ => return Err(ApiError::unexpected("store returned no entity")),
+    };
+    if is_cert {
+        return certs::with_names(state, value).await;
+    }
+    Ok(value)
 }
 
 /// `POST`: inserts a new entity (201 by the caller).
@@ -126,16 +144,14 @@ pub async fn create(
     parent: Option<Parent>,
 ) -> ApiResult<Value> {
     set_parent(&mut body, parent);
+    let snis = certs::take_snis(entity, &mut body)?;
     let value = prepare(state, entity, body, true).await?;
     refuse_dbless(state, "create", entity)?;
-    write_one(
-        state,
-        Write::Insert {
-            entity: entity.to_string(),
-            value,
-        },
-    )
-    .await
+    let w = Write::Insert {
+        entity: entity.to_string(),
+        value,
+    };
+    commit(state, w, snis).await
 }
 
 /// `PUT`: creates or fully replaces the entity the URL names; the URL key wins
@@ -168,16 +184,16 @@ pub async fn upsert(
     if let Some(created) = existing.and_then(|e| e.get("created_at")) {
         body.insert("created_at".into(), created.clone());
     }
+    // PUT replaces the SNI list too (absent = none)
+    let snis =
+        certs::take_snis(entity, &mut body)?.or_else(|| (entity == "certificates").then(Vec::new));
     let value = prepare(state, entity, body, true).await?;
     refuse_dbless(state, "create or update", entity)?;
-    write_one(
-        state,
-        Write::Upsert {
-            entity: entity.to_string(),
-            value,
-        },
-    )
-    .await
+    let w = Write::Upsert {
+        entity: entity.to_string(),
+        value,
+    };
+    commit(state, w, snis).await
 }
 
 /// `PATCH`: merges the body into the existing entity (records field by field,
@@ -191,6 +207,7 @@ pub async fn update(
     let schema = schema_of(state, entity)?;
     let hash = body.contains_key("password");
     let mut patch = body;
+    let snis = certs::take_snis(entity, &mut patch)?;
     // foreign keys by endpoint key must be resolved before merging
     resolve::resolve_foreign(state, entity, &mut patch).await?;
     let ttl = take_ttl(schema, &mut patch)?;
@@ -203,14 +220,11 @@ pub async fn update(
     };
     let value = prepare(state, entity, merged, hash).await?;
     refuse_dbless(state, "update", entity)?;
-    write_one(
-        state,
-        Write::Update {
-            entity: entity.to_string(),
-            value,
-        },
-    )
-    .await
+    let w = Write::Update {
+        entity: entity.to_string(),
+        value,
+    };
+    commit(state, w, snis).await
 }
 
 /// `DELETE` of an entity that exists (missing ones are the caller's business).

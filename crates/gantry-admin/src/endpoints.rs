@@ -6,11 +6,12 @@ use axum::response::Response;
 use gantry_core::schemas::Relation;
 use serde_json::{Map, Value};
 
+use crate::certs;
 use crate::crud::{self, Parent};
 use crate::entities;
 use crate::error::{ApiError, ApiResult};
 use crate::paging::{self, Query};
-use crate::resolve::{self, fk_id, id_of, key_for};
+use crate::resolve::{self, Key, fk_id, id_of, key_for};
 use crate::response::{created, no_content, ok};
 use crate::state::AdminState;
 
@@ -101,7 +102,14 @@ async fn list(
     if let Some((p, _, _)) = parent {
         args.query.foreign = Some((p.field.to_string(), p.id));
     }
-    let page = req.state.store.list(entity, &args.query).await?;
+    let mut page = req.state.store.list(entity, &args.query).await?;
+    if entity == "certificates" {
+        let mut items = Vec::with_capacity(page.items.len());
+        for c in page.items {
+            items.push(certs::with_names(req.state, c).await?);
+        }
+        page.items = items;
+    }
     let next = page.offset.as_deref().map(|o| match parent {
         Some((_, parent_admin, raw)) => {
             paging::next_nested(parent_admin, raw, nested_name(entity), o)
@@ -122,16 +130,24 @@ pub async fn item(req: &EntityRequest<'_>, entity: &'static str) -> ApiResult<Re
     let existing = resolve::find(state, entity, seg).await?;
     match *req.method {
         http::Method::PUT => {
-            if entity == "certificates" && existing.is_none() && !gantry_core::schema::is_uuid(seg)
-            {
-                // Kong creates a new certificate for an unknown SNI name
-                return Err(ApiError::Message(
-                    http::StatusCode::NOT_FOUND,
-                    "SNI not found".into(),
-                ));
-            }
-            let body = req.body_for(entity, None).await?;
+            let mut body = req.body_for(entity, None).await?;
             let key = key_for(state, entity, seg);
+            if entity == "certificates" && key == Key::Invalid {
+                // addressed by SNI name: that SNI stays (or becomes) attached
+                let mut names = match body.remove("snis") {
+                    Some(Value::Array(a)) => a,
+                    _ => Vec::new(),
+                };
+                if !names.iter().any(|n| n.as_str() == Some(seg)) {
+                    names.push(Value::String(seg.to_string()));
+                }
+                body.insert("snis".into(), Value::Array(names));
+            }
+            let key = match (&existing, key) {
+                (Some(e), Key::Invalid) => id_of(e).map_or(Key::Invalid, Key::Id),
+                (None, Key::Invalid) if entity == "certificates" => Key::Id(uuid::Uuid::new_v4()),
+                (_, k) => k,
+            };
             let v = crud::upsert(state, entity, &key, seg, existing.as_ref(), body, None).await?;
             Ok(ok(&v))
         }
@@ -158,6 +174,7 @@ pub async fn item(req: &EntityRequest<'_>, entity: &'static str) -> ApiResult<Re
             Ok(no_content())
         }
         _ => match existing {
+            Some(v) if entity == "certificates" => Ok(ok(&certs::with_names(state, v).await?)),
             Some(v) => Ok(ok(&v)),
             None if entity == "certificates" && !gantry_core::schema::is_uuid(seg) => Err(
                 ApiError::Message(http::StatusCode::NOT_FOUND, "SNI not found".into()),
@@ -223,7 +240,12 @@ pub async fn nested_item(req: &EntityRequest<'_>, rel: &Relation) -> ApiResult<R
                 Some(e) => Some(e.clone()),
                 None => resolve::find(state, child, seg).await?,
             };
-            let key = key_for(state, child, seg);
+            let key = match key_for(state, child, seg) {
+                Key::Invalid if child == "acls" => {
+                    Key::Endpoint("group", Value::String(seg.to_string()))
+                }
+                k => k,
+            };
             let v = crud::upsert(
                 state,
                 child,

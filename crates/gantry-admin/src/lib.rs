@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 pub mod body;
+pub mod certs;
 pub mod config;
 pub mod crud;
 mod dispatch;

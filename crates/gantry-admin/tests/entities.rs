@@ -434,20 +434,22 @@ fn sha1_hex(s: &str) -> String {
 }
 
 #[tokio::test]
-async fn certificates_by_sni_name() {
+async fn certificates_snis_and_addressing_by_sni_name() {
     let a = start().await;
     let cert = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----";
     let key = "-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----";
     let c = a
-        .post("/certificates", json!({"cert":cert,"key":key}))
+        .create(
+            "/certificates",
+            json!({"cert":cert,"key":key,"snis":["b.com","a.com"]}),
+        )
         .await;
-    if c.status != 201 {
-        // PEM validation may reject the dummy pair; nothing more to check then
-        assert_eq!(c.status, 400);
-        return;
-    }
-    let c = c.json();
+    assert_eq!(c["snis"], json!(["a.com", "b.com"]));
     let cid = c["id"].as_str().unwrap();
+    assert_eq!(
+        a.get("/snis/a.com").await.json()["certificate"]["id"],
+        c["id"]
+    );
     let sni = a
         .create(
             &format!("/certificates/{cid}/snis"),
@@ -460,7 +462,82 @@ async fn certificates_by_sni_name() {
         c["id"]
     );
     assert_eq!(
-        a.get("/certificates/unknown.com").await.json(),
-        json!({"message":"SNI not found"})
+        a.get(&format!("/certificates/{cid}")).await.json()["snis"],
+        json!(["a.com", "b.com", "example.com"])
     );
+    assert_eq!(
+        a.get("/certificates").await.json()["data"][0]["snis"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    let r = a.get("/certificates/unknown.com").await;
+    assert_eq!(
+        (r.status, r.json()),
+        (404, json!({"message":"SNI not found"}))
+    );
+    // PATCH replaces the list when given
+    let v = a
+        .patch(&format!("/certificates/{cid}"), json!({"snis":["a.com"]}))
+        .await
+        .json();
+    assert_eq!(v["snis"], json!(["a.com"]));
+    assert_eq!(a.get("/snis/b.com").await.status, 404);
+    // an SNI owned by another certificate is a conflict, and nothing changes
+    let before = a.dump().await;
+    let r = a
+        .post(
+            "/certificates",
+            json!({"cert":cert,"key":key,"snis":["a.com"]}),
+        )
+        .await;
+    assert_eq!(r.status, 409, "{}", r.text());
+    let r = a
+        .post(
+            "/certificates",
+            json!({"cert":cert,"key":key,"snis":["bad name!"]}),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["code"], 2);
+    assert_eq!(a.dump().await, before);
+    // PUT by an unknown SNI name creates a certificate with that SNI
+    let r = a
+        .put("/certificates/new.com", json!({"cert":cert,"key":key}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v["snis"], json!(["new.com"]));
+    assert_ne!(v["id"], c["id"]);
+    // PUT by a known SNI name replaces that certificate and keeps the SNI
+    let v = a
+        .put("/certificates/a.com", json!({"cert":cert,"key":key}))
+        .await
+        .json();
+    assert_eq!(v["id"], c["id"]);
+    assert_eq!(v["snis"], json!(["a.com"]));
+}
+
+#[tokio::test]
+async fn acls_by_group_under_consumer() {
+    let a = start().await;
+    a.create("/consumers", json!({"username":"u"})).await;
+    let r = a
+        .put("/consumers/u/acls/admins", json!({"tags":["x"]}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let first = r.json();
+    assert_eq!(first["group"], "admins");
+    let again = a.put("/consumers/u/acls/admins", json!({})).await.json();
+    assert_eq!(again["id"], first["id"]);
+    assert_eq!(again["tags"], Value::Null);
+    assert_eq!(
+        a.patch("/consumers/u/acls/admins", json!({"tags":["y"]}))
+            .await
+            .json()["tags"],
+        json!(["y"])
+    );
+    assert_eq!(a.delete("/consumers/u/acls/admins").await.status, 204);
+    assert_eq!(a.get("/consumers/u/acls/admins").await.status, 404);
 }
