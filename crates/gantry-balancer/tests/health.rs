@@ -396,3 +396,90 @@ async fn probe_request_carries_path_headers_and_host() {
         "GET /hc HTTP/1.0\r\nx-a: 1\r\nx-a: 2\r\nHost: example.test\r\n\r\n"
     );
 }
+
+/// An HTTPS server with a self-signed certificate for `hc.test`, answering 200.
+async fn tls_server() -> (SocketAddr, rustls_pki_types::CertificateDer<'static>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let ck = rcgen::generate_simple_self_signed(vec!["hc.test".to_string()]).unwrap();
+    let cert = ck.cert.der().clone();
+    let key = rustls_pki_types::PrivatePkcs8KeyDer::from(ck.signing_key.serialize_der());
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.clone()], key.into())
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(cfg));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((s, _)) = listener.accept().await else {
+                return;
+            };
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(s).await else {
+                    return;
+                };
+                let mut buf = [0u8; 1024];
+                let _ = tls.read(&mut buf).await;
+                let _ = tls.write_all(b"HTTP/1.1 200 OK\r\n\r\n").await;
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+    (addr, cert)
+}
+
+fn client(roots: &[rustls_pki_types::CertificateDer<'static>]) -> Arc<rustls::ClientConfig> {
+    let mut store = rustls::RootCertStore::empty();
+    for c in roots {
+        store.add(c.clone()).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    Arc::new(
+        rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(store)
+            .with_no_client_auth(),
+    )
+}
+
+#[tokio::test]
+async fn https_probes_verify_when_asked() {
+    let (addr, cert) = tls_server().await;
+    let trusting = client(&[cert]);
+    let empty = client(&[]);
+    let t = ProbeTarget {
+        addr,
+        hostname: "127.0.0.1".into(),
+        host_header: "127.0.0.1".into(),
+    };
+    let cfg = |verify: bool| {
+        gantry_balancer::HealthConfig::from_json(&json!({
+            "active": {"type": "https", "https_sni": "hc.test", "https_verify_certificate": verify}
+        }))
+        .active
+    };
+    // Verification on: the verifying config must trust the certificate.
+    let ok = NetProber::with_tls(Arc::clone(&trusting), Arc::clone(&empty));
+    assert_eq!(ok.probe(&t, &cfg(true)).await, ProbeResult::Status(200));
+    let untrusted = NetProber::with_tls(Arc::clone(&empty), Arc::clone(&trusting));
+    assert_eq!(
+        untrusted.probe(&t, &cfg(true)).await,
+        ProbeResult::TcpFailure
+    );
+    // Verification off: the other config is used.
+    assert_eq!(
+        untrusted.probe(&t, &cfg(false)).await,
+        ProbeResult::Status(200)
+    );
+    // Without TLS configuration HTTPS probes fail.
+    assert_eq!(
+        NetProber::default().probe(&t, &cfg(false)).await,
+        ProbeResult::TcpFailure
+    );
+}
