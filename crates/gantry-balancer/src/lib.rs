@@ -5,9 +5,25 @@
 //! proxied responses, active health checks probing targets in the background, and the
 //! health view and overrides the Admin API exposes.
 //!
-//! Per request: [`UpstreamBalancer::start`] once, [`UpstreamBalancer::next`] for the
-//! first try and each retry, [`Pick::report`] on each outcome, and keep the [`Pick`]
-//! alive until the response body is done.
+//! Lifecycle, for the proxy:
+//!
+//! ```text
+//! startup:        let dns = Dns::new(DnsOptions { .. from kong.conf dns_* .. })?;
+//! config change:  let b = Arc::new(UpstreamBalancer::new(&upstream, &targets, &dns, old.as_deref()));
+//!                 let bg = Background::start(&b, Arc::new(NetProber::with_tls(verify, no_verify)));
+//!                 (drop the old balancer's Background after swapping the snapshot)
+//! per request:    if b.needs_resolve() { b.resolve().await }        // one atomic load
+//!                 let mut tries = b.start(&HashContext { consumer, client_ip, headers, .. });
+//!                 loop {
+//!                     let pick = b.next(&mut tries)?;              // Err(NoPeer) → 503
+//!                     connect to pick.addr(), Host = pick.host_header(80 or 443), SNI = pick.host()
+//!                     on connect error/timeout: pick.report(TcpFailure | Timeout); retry if allowed
+//!                     on response head: pick.report(Response { status, latency }); break
+//!                 }
+//!                 add tries.set_cookie() as Set-Cookie to the client response
+//!                 keep `pick` until the response body ends (least-connections count)
+//! admin API:      b.health(), b.set_target_health(t, bool), b.set_address_health(t, addr, bool)
+//! ```
 
 #![forbid(unsafe_code)]
 

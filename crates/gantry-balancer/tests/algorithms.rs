@@ -383,3 +383,50 @@ fn duplicate_targets_keep_the_last_entry() {
     );
     assert_eq!(distribution(&b, 10).get(&sa("127.0.0.1:2")), Some(&10));
 }
+
+#[test]
+fn concurrent_picks_reports_and_overrides_stay_consistent() {
+    let mut u = upstream(Algorithm::LeastConnections);
+    u.healthchecks = serde_json::json!({"passive": {"unhealthy": {"http_failures": 3}, "healthy": {"successes": 1}}});
+    let b = std::sync::Arc::new(balancer(
+        &u,
+        &targets(&[
+            ("127.0.0.1:1", 10),
+            ("127.0.0.1:2", 10),
+            ("127.0.0.1:3", 10),
+        ]),
+    ));
+    let threads: Vec<_> = (0..4)
+        .map(|n| {
+            let b = std::sync::Arc::clone(&b);
+            std::thread::spawn(move || {
+                let mut served = 0;
+                for i in 0..5000 {
+                    if n == 0 && i % 100 == 0 {
+                        let _ = b.set_target_health("127.0.0.1:1", i % 200 == 0);
+                    }
+                    let mut tries = b.start(&HashContext::default());
+                    if let Ok(p) = b.next(&mut tries) {
+                        let status = if i % 7 == 0 { 500 } else { 200 };
+                        p.report(Outcome::Response {
+                            status,
+                            latency: Duration::from_millis(1),
+                        });
+                        served += 1;
+                    }
+                }
+                served
+            })
+        })
+        .collect();
+    let served: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
+    assert!(served > 15_000, "{served}");
+    let in_flight: u32 = b
+        .health()
+        .targets
+        .iter()
+        .flat_map(|t| &t.addresses)
+        .map(|a| a.in_flight)
+        .sum();
+    assert_eq!(in_flight, 0);
+}
