@@ -144,18 +144,26 @@ pub async fn find_child(
     segment: &str,
 ) -> ApiResult<Option<Value>> {
     if !is_uuid(segment) && matches!(entity, "targets" | "acls") {
-        let (key, alt) = if entity == "targets" {
-            let normalized = gantry_core::schemas::normalize_target(segment);
-            ("target", normalized)
+        let (key, values) = if entity == "targets" {
+            let mut v = vec![segment.to_string()];
+            if let Some(n) =
+                gantry_core::schemas::normalize_target(segment).filter(|n| n != segment)
+            {
+                v.push(n);
+            }
+            ("target", v)
         } else {
-            ("group", None)
+            ("group", vec![segment.to_string()])
         };
-        let all = children(state, entity, field, parent).await?;
-        let hit = all.into_iter().find(|c| {
-            let v = c.get(key).and_then(Value::as_str);
-            v == Some(segment) || (alt.is_some() && v == alt.as_deref())
-        });
-        return Ok(hit);
+        for v in values {
+            let mut ck = Map::new();
+            ck.insert(field.to_string(), json!({ "id": parent.to_string() }));
+            ck.insert(key.to_string(), Value::String(v));
+            if let Some(hit) = state.store.find_by_cache_key(entity, &ck).await? {
+                return Ok(Some(hit));
+            }
+        }
+        return Ok(None);
     }
     let found = find(state, entity, segment).await?;
     Ok(found.filter(|c| fk_id(c, field) == Some(parent)))
