@@ -74,6 +74,46 @@ impl Default for DnsOptions {
 }
 
 impl DnsOptions {
+    /// Reads Kong's `dns_*` settings through `get` (a kong.conf lookup returning the
+    /// raw value): `dns_resolver` (`NONE` or `ip[:port]` list, port 53 by default),
+    /// `dns_hostsfile`, `dns_order`, `dns_valid_ttl` (`NONE` or seconds),
+    /// `dns_stale_ttl`, `dns_not_found_ttl`, `dns_error_ttl`. Missing or unparsable
+    /// values keep Kong's defaults.
+    pub fn from_settings<'a>(get: impl Fn(&str) -> Option<&'a str>) -> DnsOptions {
+        let mut o = DnsOptions::default();
+        let secs = |k: &str| {
+            get(k)
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .filter(|v| v.is_finite() && *v >= 0.0)
+                .map(Duration::from_secs_f64)
+        };
+        if let Some(list) = get("dns_resolver").filter(|v| !v.trim().eq_ignore_ascii_case("none")) {
+            o.nameservers = list
+                .split(',')
+                .filter_map(|s| {
+                    let s = s.trim();
+                    s.parse::<SocketAddr>()
+                        .ok()
+                        .or_else(|| s.parse::<IpAddr>().ok().map(|ip| SocketAddr::new(ip, 53)))
+                })
+                .collect();
+        }
+        if let Some(h) = get("dns_hostsfile") {
+            o.hosts_file = Some(PathBuf::from(h.trim()));
+        }
+        if let Some(order) = get("dns_order") {
+            let parsed = DnsOptions::parse_order(order);
+            if !parsed.is_empty() {
+                o.order = parsed;
+            }
+        }
+        o.valid_ttl = secs("dns_valid_ttl");
+        o.stale_ttl = secs("dns_stale_ttl").unwrap_or(o.stale_ttl);
+        o.not_found_ttl = secs("dns_not_found_ttl").unwrap_or(o.not_found_ttl);
+        o.error_ttl = secs("dns_error_ttl").unwrap_or(o.error_ttl);
+        o
+    }
+
     /// Parses `dns_order` (`LAST,SRV,A,CNAME`; `AAAA` accepted); unknown words are
     /// skipped.
     pub fn parse_order(s: &str) -> Vec<DnsOrder> {
@@ -534,6 +574,35 @@ mod tests {
         let h = parse_hosts("127.0.0.1 localhost a.test # c\n# x\n::1 a.test\nbad line\n");
         assert_eq!(h["a.test"].len(), 2);
         assert_eq!(h["localhost"], vec!["127.0.0.1".parse::<IpAddr>().unwrap()]);
+    }
+
+    #[test]
+    fn kong_settings() {
+        let conf: HashMap<&str, &str> = [
+            ("dns_resolver", "127.0.0.1:5353, 10.0.0.2"),
+            ("dns_order", "A,SRV"),
+            ("dns_valid_ttl", "NONE"),
+            ("dns_stale_ttl", "60"),
+            ("dns_error_ttl", "0.5"),
+        ]
+        .into_iter()
+        .collect();
+        let o = DnsOptions::from_settings(|k| conf.get(k).copied());
+        assert_eq!(
+            o.nameservers,
+            vec![
+                "127.0.0.1:5353".parse().unwrap(),
+                "10.0.0.2:53".parse().unwrap()
+            ]
+        );
+        assert_eq!(o.order.len(), 2);
+        assert_eq!(o.valid_ttl, None);
+        assert_eq!(o.stale_ttl, Duration::from_secs(60));
+        assert_eq!(o.error_ttl, Duration::from_millis(500));
+        assert_eq!(o.not_found_ttl, Duration::from_secs(30));
+        let o = DnsOptions::from_settings(|k| (k == "dns_valid_ttl").then_some("10"));
+        assert_eq!(o.valid_ttl, Some(Duration::from_secs(10)));
+        assert!(o.nameservers.is_empty());
     }
 
     #[test]

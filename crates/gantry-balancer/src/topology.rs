@@ -172,7 +172,6 @@ impl Topology {
                 let host: Arc<str> = match (&shape.host_header, &r.srv_name) {
                     (Some(h), _) => Arc::clone(h),
                     (None, Some(srv)) if shape.use_srv_name => Arc::clone(srv),
-                    (None, _) if spec.ip.is_some() => Arc::clone(&spec.name),
                     (None, _) => Arc::clone(&spec.name),
                 };
                 let host_port = Arc::from(format!("{host}:{}", r.addr.port()));
