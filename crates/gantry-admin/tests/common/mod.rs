@@ -31,6 +31,11 @@ pub async fn start_with(settings: AdminSettings) -> Admin {
     };
     let state =
         AdminState::new(store.clone(), gantry_core::schemas::bundled()).with_settings(settings);
+    serve(store, state).await
+}
+
+/// Serves a prepared state on 127.0.0.1:0.
+pub async fn serve(store: Arc<dyn Store>, state: AdminState) -> Admin {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
