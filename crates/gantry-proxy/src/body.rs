@@ -104,6 +104,8 @@ pin_project_lite::pin_project! {
         #[pin]
         inner: Incoming,
         checkin: Option<Checkin>,
+        // Held until the body ends: the balancer counts in-flight requests by it.
+        pick: Option<gantry_balancer::Pick>,
         read_timeout: Duration,
         // Created on the first wait only: most small responses never need it.
         timer: Option<Pin<Box<Sleep>>>,
@@ -112,10 +114,16 @@ pin_project_lite::pin_project! {
 }
 
 impl UpstreamResponseBody {
-    pub fn new(inner: Incoming, checkin: Option<Checkin>, read_timeout: Duration) -> Self {
+    pub fn new(
+        inner: Incoming,
+        checkin: Option<Checkin>,
+        pick: Option<gantry_balancer::Pick>,
+        read_timeout: Duration,
+    ) -> Self {
         Self {
             inner,
             checkin,
+            pick,
             read_timeout,
             timer: None,
             armed: false,

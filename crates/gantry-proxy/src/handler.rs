@@ -16,16 +16,16 @@ use http::{Request, Response, StatusCode, Uri, Version};
 use hyper::body::Incoming;
 use ipnet::IpNet;
 
-use crate::balancer::Peer;
-use crate::body::{Checkin, ProxyBody, UpstreamBody};
+use crate::attempt;
+use crate::body::{ProxyBody, UpstreamBody};
 use crate::downstream::{forwarded_ip, is_trusted, request_host, strip_port};
-use crate::error_page::{self, ErrorFormat, ErrorSource};
+use crate::error_page::{ErrorFormat, ErrorSource};
 use crate::headers::{self, ForwardedFacts, HeaderOptions};
 use crate::pool::{KeepaliveOptions, Pool};
 use crate::respond::Ctx;
 use crate::snapshot::{Destination, RouteRuntime, ServiceRuntime, Snapshot};
 use crate::tls::UpstreamTls;
-use crate::upstream::{self, UpstreamError};
+use gantry_balancer::{HashContext, UriCaptures};
 
 /// Proxy behaviour switches derived from kong.conf.
 #[derive(Debug, Clone)]
@@ -126,7 +126,7 @@ struct Routed<'s> {
     rt: &'s RouteRuntime,
     service: &'s ServiceRuntime,
     upstream_uri: Uri,
-    prefix: Option<String>,
+    matched: gantry_router::RouteMatch,
 }
 
 async fn proxy(
@@ -194,8 +194,8 @@ async fn proxy(
         }
         _ => v.clone(),
     });
-    let real_ip = forwarded_ip(opts, conn.trusted, &headers)
-        .and_then(|ip| HeaderValue::from_str(&ip.to_string()).ok());
+    let client_ip = forwarded_ip(opts, conn.trusted, &headers);
+    let real_ip = client_ip.and_then(|ip| HeaderValue::from_str(&ip.to_string()).ok());
 
     headers::strip_hop_by_hop(&mut headers, true);
     let facts = ForwardedFacts {
@@ -205,7 +205,7 @@ async fn proxy(
         host: forwarded_host,
         listener_port: &conn.port,
         path: uri.path(),
-        prefix: routed.prefix.as_deref().filter(|p| *p != "/"),
+        prefix: routed.matched.strip_prefix().filter(|p| *p != "/"),
         version,
         request_id: &ctx.request_id,
     };
@@ -226,7 +226,37 @@ async fn proxy(
     } else {
         None
     };
-    send_with_retries(worker, ctx, routed.service, up_req, preserved_host, version).await
+    let tries = match &routed.service.destination {
+        Destination::Balanced(b) => {
+            if b.needs_resolve() {
+                b.resolve().await;
+            }
+            let captures = routed.matched.captures.as_ref();
+            let hash = HashContext {
+                consumer: None,
+                client_ip: Some(client_ip.unwrap_or(conn.peer.ip())),
+                headers: Some(up_req.headers()),
+                path: std::str::from_utf8(&routed.matched.normalized_path).ok(),
+                query: uri.query(),
+                uri_captures: captures.map(|c| UriCaptures {
+                    named: &c.named,
+                    numbered: &c.numbered,
+                }),
+            };
+            Some(b.start(&hash))
+        }
+        Destination::Direct(_) => None,
+    };
+    attempt::send(
+        worker,
+        ctx,
+        routed.service,
+        up_req,
+        preserved_host,
+        version,
+        tries,
+    )
+    .await
 }
 
 fn content_length(h: &HeaderMap) -> Option<u64> {
@@ -301,12 +331,11 @@ fn route<'s>(
     let Ok(upstream_uri) = Uri::try_from(path_and_query) else {
         return Err(ctx.error(StatusCode::BAD_REQUEST, "Bad request", ErrorSource::Nginx));
     };
-    let prefix = m.strip_prefix().map(str::to_string);
     Ok(Routed {
         rt,
         service,
         upstream_uri,
-        prefix,
+        matched: m,
     })
 }
 
@@ -394,117 +423,4 @@ fn protocol_mismatch(
         resp.headers_mut().insert(header::LOCATION, v);
     }
     Some(ctx.finish_own(resp))
-}
-
-/// Picks a peer (and the upstream's `host_header`, if any) for the next attempt.
-fn pick_peer(service: &ServiceRuntime) -> Option<(&Peer, Option<&HeaderValue>)> {
-    match &service.destination {
-        Destination::Direct(p) => Some((p, None)),
-        Destination::Balanced {
-            balancer,
-            host_header,
-            ..
-        } => balancer.pick().map(|p| (p, host_header.as_ref())),
-    }
-}
-
-async fn send_with_retries(
-    worker: &Worker,
-    ctx: &Ctx<'_>,
-    service: &ServiceRuntime,
-    mut req: Request<UpstreamBody>,
-    preserved_host: Option<HeaderValue>,
-    client_version: Version,
-) -> Response<ProxyBody> {
-    let attempts = u32::from(service.service.retries) + 1;
-    let has_body = !http_body::Body::is_end_stream(req.body());
-    let response_timeout = if has_body {
-        service.read_timeout + service.write_timeout
-    } else {
-        service.read_timeout
-    };
-    let mut last_err: Option<UpstreamError> = None;
-    for _ in 0..attempts {
-        let Some((peer, upstream_host)) = pick_peer(service) else {
-            return ctx.error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "failure to get a peer from the ring-balancer",
-                ErrorSource::Helper,
-            );
-        };
-        let host = preserved_host
-            .as_ref()
-            .or(upstream_host)
-            .unwrap_or(&peer.host_header)
-            .clone();
-        req.headers_mut().insert(header::HOST, host);
-        let sent_at = Instant::now();
-        let proxy_latency = sent_at.duration_since(ctx.start).as_millis();
-        // Connect (or reuse) first: the request is only consumed once a connection is up,
-        // so connection failures can move on to the next target with the body intact.
-        let conn = match upstream::acquire(
-            &worker.pool,
-            &peer.key,
-            service.connect_timeout,
-            &worker.upstream_tls,
-        )
-        .await
-        {
-            Ok(c) => c,
-            Err(e) if e.is_retryable() => {
-                tracing::debug!(peer = %peer.key.host, error = %e, "upstream attempt failed");
-                last_err = Some(e);
-                continue;
-            }
-            Err(e) => return upstream_failure(ctx, &e),
-        };
-        return match upstream::send(
-            &worker.pool,
-            &peer.key,
-            conn,
-            req,
-            service.connect_timeout,
-            response_timeout,
-            &worker.upstream_tls,
-        )
-        .await
-        {
-            Ok(sent) => {
-                let checkin = Checkin {
-                    pool: worker.pool.clone(),
-                    key: peer.key.clone(),
-                    conn: sent.conn,
-                };
-                ctx.relay(
-                    sent.response,
-                    checkin,
-                    service.read_timeout,
-                    proxy_latency,
-                    sent_at.elapsed().as_millis(),
-                    client_version,
-                )
-            }
-            Err(e) => {
-                tracing::debug!(peer = %peer.key.host, error = %e, "upstream request failed");
-                upstream_failure(ctx, &e)
-            }
-        };
-    }
-    match last_err {
-        Some(e) => upstream_failure(ctx, &e),
-        None => ctx.error(
-            StatusCode::BAD_GATEWAY,
-            &error_page::default_message(StatusCode::BAD_GATEWAY),
-            ErrorSource::Nginx,
-        ),
-    }
-}
-
-fn upstream_failure(ctx: &Ctx<'_>, e: &UpstreamError) -> Response<ProxyBody> {
-    let status = e.status();
-    let (message, source) = match e {
-        UpstreamError::Resolve(_) => ("name resolution failed".to_string(), ErrorSource::Helper),
-        _ => (error_page::default_message(status), ErrorSource::Nginx),
-    };
-    ctx.error(status, &message, source)
 }

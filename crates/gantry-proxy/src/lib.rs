@@ -3,7 +3,7 @@
 //! bodies. Reads one immutable [`Snapshot`] per request.
 #![forbid(unsafe_code)]
 
-pub mod balancer;
+pub mod attempt;
 pub mod body;
 pub mod downstream;
 pub mod error_page;

@@ -31,14 +31,36 @@ impl Default for KeepaliveOptions {
     }
 }
 
-/// Identifies interchangeable upstream connections: same host, port and scheme.
+/// Where an upstream lives: a resolved address (balanced targets) or a name resolved
+/// when a connection opens (a service's own host).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum PeerAddr {
+    Ip(std::net::SocketAddr),
+    Name(Arc<str>, u16),
+}
+
+impl std::fmt::Display for PeerAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PeerAddr::Ip(a) => write!(f, "{a}"),
+            PeerAddr::Name(h, p) => write!(f, "{h}:{p}"),
+        }
+    }
+}
+
+/// TLS towards the upstream: the server name sent (SNI) and whether the certificate is
+/// verified (`service.tls_verify`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TlsPeer {
+    pub sni: Arc<str>,
+    pub verify: bool,
+}
+
+/// Identifies interchangeable upstream connections: same address and TLS parameters.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct PoolKey {
-    pub host: Arc<str>,
-    pub port: u16,
-    pub tls: bool,
-    /// Upstream certificate verified (`service.tls_verify`).
-    pub verify: bool,
+    pub addr: PeerAddr,
+    pub tls: Option<TlsPeer>,
 }
 
 /// A connection to an upstream, ready to send one request.

@@ -98,6 +98,7 @@ impl<'a> Ctx<'a> {
         &self,
         resp: Response<Incoming>,
         checkin: Checkin,
+        pick: Option<gantry_balancer::Pick>,
         read_timeout: std::time::Duration,
         proxy_latency: u128,
         upstream_latency: u128,
@@ -139,7 +140,7 @@ impl<'a> Ctx<'a> {
             h.insert(headers::X_KONG_REQUEST_ID.clone(), self.request_id.clone());
         }
         parts.version = Version::HTTP_11;
-        let body = UpstreamResponseBody::new(body, Some(checkin), read_timeout);
+        let body = UpstreamResponseBody::new(body, Some(checkin), pick, read_timeout);
         Response::from_parts(parts, ProxyBody::Upstream { inner: body })
     }
 }

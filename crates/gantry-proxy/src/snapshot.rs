@@ -1,31 +1,37 @@
 //! The immutable configuration the hot path reads: the compiled router, each route's
-//! service, and each service's way to its upstream (a fixed host or a balancer). Built
-//! off the hot path from validated entities and swapped in atomically.
+//! service, each service's way to its upstream (a fixed host, or an upstream's
+//! balancer), and the TLS certificates. Built off the hot path from validated entities
+//! and swapped in atomically; balancers carry their targets' health over from the
+//! snapshot they replace.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
+use gantry_balancer::{Background, Dns, DnsOptions, Prober, UpstreamBalancer};
 use gantry_core::{Certificate, Protocol, Route, Service, Sni, Target, Upstream};
 use gantry_router::Router;
+use http::HeaderValue;
 use uuid::Uuid;
 
-use crate::balancer::{Peer, RoundRobin};
-use crate::pool::PoolKey;
+use crate::pool::{PeerAddr, PoolKey, TlsPeer};
 use crate::tls::CertStore;
+
+/// A service's own host as the upstream (no upstream entity of that name).
+#[derive(Debug)]
+pub struct DirectPeer {
+    pub key: PoolKey,
+    /// `host[:port]` for the upstream `Host` header, built once.
+    pub host_header: HeaderValue,
+}
 
 /// Where a service sends its traffic.
 #[derive(Debug)]
 pub enum Destination {
     /// `service.host` is a hostname or IP: one peer.
-    Direct(Peer),
+    Direct(DirectPeer),
     /// `service.host` names an upstream entity: its balancer picks a target.
-    Balanced {
-        balancer: RoundRobin,
-        /// `upstream.host_header`, overriding the target's host.
-        host_header: Option<http::HeaderValue>,
-        upstream_name: Arc<str>,
-    },
+    Balanced(Arc<UpstreamBalancer>),
 }
 
 /// A service, ready for proxying.
@@ -36,6 +42,12 @@ pub struct ServiceRuntime {
     pub connect_timeout: Duration,
     pub read_timeout: Duration,
     pub write_timeout: Duration,
+    /// Upstream TLS (https/grpcs services).
+    pub tls: bool,
+    /// `tls_verify`.
+    pub verify: bool,
+    /// 80 or 443: the port left out of `Host`.
+    pub default_port: u16,
 }
 
 /// A route with its service resolved.
@@ -52,8 +64,12 @@ pub struct Snapshot {
     /// Same order as the routes given to the router.
     pub routes: Vec<RouteRuntime>,
     pub services: HashMap<Uuid, Arc<ServiceRuntime>>,
+    /// Balancers by upstream id (health endpoints, next snapshot's state).
+    pub balancers: HashMap<Uuid, Arc<UpstreamBalancer>>,
     /// Certificates by SNI for TLS listeners.
     pub certs: CertStore,
+    /// Health checks and DNS refreshes of the balancers; stop when the snapshot goes.
+    background: Mutex<Vec<Background>>,
 }
 
 /// Entities a snapshot is built from (from kong.yml, or the store).
@@ -78,30 +94,89 @@ pub enum SnapshotError {
     Certificate(String),
 }
 
+/// What a build may reuse: the DNS client and the snapshot being replaced.
+#[derive(Clone, Copy)]
+pub struct BuildContext<'a> {
+    pub dns: &'a Dns,
+    pub previous: Option<&'a Snapshot>,
+}
+
+/// A process-wide DNS client for builds that are not given one (tests, file checks).
+pub fn default_dns() -> &'static Dns {
+    static DNS: OnceLock<Dns> = OnceLock::new();
+    DNS.get_or_init(|| {
+        Dns::new(DnsOptions::default()).unwrap_or_else(|e| {
+            tracing::warn!("system DNS configuration unusable ({e}); using 127.0.0.1:53");
+            let ns = [std::net::SocketAddr::from(([127, 0, 0, 1], 53))];
+            match gantry_balancer::HickoryResolve::new(&ns, Duration::from_secs(5)) {
+                Ok(r) => Dns::with_resolver(DnsOptions::default(), Arc::new(r)),
+                Err(_) => Dns::with_resolver(DnsOptions::default(), Arc::new(NoResolver)),
+            }
+        })
+    })
+}
+
+/// A resolver that knows nothing (only the hosts file answers).
+#[derive(Debug)]
+struct NoResolver;
+
+impl gantry_balancer::Resolve for NoResolver {
+    fn query<'a>(
+        &'a self,
+        _name: &'a str,
+        _kind: gantry_balancer::RecordKind,
+    ) -> gantry_balancer::QueryFuture<'a> {
+        Box::pin(async { Err(gantry_balancer::DnsError::NotFound) })
+    }
+}
+
 impl Snapshot {
-    /// Compiles entities into a snapshot. Routes of disabled services are left out of
-    /// the router, as Kong does.
+    /// Compiles entities with the default DNS client and no previous state.
     pub fn build(cfg: &ConfigEntities) -> Result<Snapshot, SnapshotError> {
-        let upstreams: HashMap<&str, &Upstream> =
-            cfg.upstreams.iter().map(|u| (u.name.as_str(), u)).collect();
-        let mut targets_by_upstream: HashMap<Uuid, Vec<&Target>> = HashMap::new();
+        Snapshot::build_with(
+            cfg,
+            BuildContext {
+                dns: default_dns(),
+                previous: None,
+            },
+        )
+    }
+
+    /// Compiles entities into a snapshot. Routes of disabled services are left out of
+    /// the router, as Kong does; balancers keep the health of targets that persist.
+    pub fn build_with(
+        cfg: &ConfigEntities,
+        ctx: BuildContext<'_>,
+    ) -> Result<Snapshot, SnapshotError> {
+        let mut targets_by_upstream: HashMap<Uuid, Vec<Target>> = HashMap::new();
         for t in &cfg.targets {
             targets_by_upstream
                 .entry(t.upstream.id)
                 .or_default()
-                .push(t);
+                .push(t.clone());
+        }
+        let mut balancers = HashMap::with_capacity(cfg.upstreams.len());
+        let mut by_name: HashMap<&str, Arc<UpstreamBalancer>> = HashMap::new();
+        for u in &cfg.upstreams {
+            let previous = ctx
+                .previous
+                .and_then(|p| p.balancers.get(&u.id))
+                .map(Arc::as_ref);
+            let targets = targets_by_upstream
+                .get(&u.id)
+                .map_or(&[][..], Vec::as_slice);
+            let b = Arc::new(UpstreamBalancer::new(u, targets, ctx.dns, previous));
+            by_name.insert(u.name.as_str(), Arc::clone(&b));
+            balancers.insert(u.id, b);
         }
 
         let mut services = HashMap::with_capacity(cfg.services.len());
         for s in &cfg.services {
-            let destination = match upstreams.get(s.host.as_str()) {
-                Some(u) => balanced(s, u, targets_by_upstream.get(&u.id).map_or(&[][..], |v| v)),
-                None => Destination::Direct(peer(
-                    &s.host,
-                    s.port,
-                    s.protocol,
-                    s.tls_verify == Some(true),
-                )),
+            let tls = matches!(s.protocol, Protocol::Https | Protocol::Grpcs);
+            let verify = s.tls_verify == Some(true);
+            let destination = match by_name.get(s.host.as_str()) {
+                Some(b) => Destination::Balanced(Arc::clone(b)),
+                None => Destination::Direct(direct_peer(&s.host, s.port, s.protocol, verify)),
             };
             services.insert(
                 s.id,
@@ -111,12 +186,14 @@ impl Snapshot {
                     connect_timeout: Duration::from_millis(u64::from(s.connect_timeout)),
                     read_timeout: Duration::from_millis(u64::from(s.read_timeout)),
                     write_timeout: Duration::from_millis(u64::from(s.write_timeout)),
+                    tls,
+                    verify,
+                    default_port: if tls { 443 } else { 80 },
                 }),
             );
         }
 
         let mut routes = Vec::with_capacity(cfg.routes.len());
-        let mut router_input = Vec::with_capacity(cfg.routes.len());
         for r in &cfg.routes {
             let service = match r.service {
                 Some(fk) => match services.get(&fk.id) {
@@ -133,22 +210,47 @@ impl Snapshot {
             if service.as_ref().is_some_and(|s| !s.service.enabled) {
                 continue;
             }
-            router_input.push(r.clone());
             routes.push(RouteRuntime {
                 route: r.clone(),
                 service,
             });
         }
-        let router =
-            Router::new(&router_input).map_err(|e| SnapshotError::Router(e.to_string()))?;
+        let router = Router::from_routes(routes.iter().map(|r| &r.route))
+            .map_err(|e| SnapshotError::Router(e.to_string()))?;
         let certs =
             CertStore::build(&cfg.certificates, &cfg.snis).map_err(SnapshotError::Certificate)?;
         Ok(Snapshot {
             router,
             routes,
             services,
+            balancers,
             certs,
+            background: Mutex::new(Vec::new()),
         })
+    }
+
+    /// Starts the balancers' active health checks and DNS refreshes on the current
+    /// tokio runtime; they stop when this snapshot is dropped. Call once, after the
+    /// swap (or before: a snapshot that never serves only probes for a moment).
+    pub fn start_background(&self, prober: Arc<dyn Prober>) {
+        let mut bg = self
+            .background
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if !bg.is_empty() {
+            return;
+        }
+        for b in self.balancers.values() {
+            bg.push(Background::start(b, Arc::clone(&prober)));
+        }
+    }
+
+    /// The balancer of an upstream, by id or name.
+    pub fn balancer(&self, id_or_name: &str) -> Option<&Arc<UpstreamBalancer>> {
+        match Uuid::parse_str(id_or_name) {
+            Ok(id) => self.balancers.get(&id),
+            Err(_) => self.balancers.values().find(|b| b.name() == id_or_name),
+        }
     }
 }
 
@@ -160,73 +262,37 @@ fn default_port(port: u16, protocol: Protocol) -> bool {
 }
 
 /// Kong's upstream `Host`: the host, plus `:port` unless it is the scheme's default.
-fn host_header(host: &str, port: u16, protocol: Protocol) -> http::HeaderValue {
+fn host_header(host: &str, port: u16, protocol: Protocol) -> HeaderValue {
     let value = if default_port(port, protocol) {
         host.to_string()
     } else {
         format!("{host}:{port}")
     };
-    http::HeaderValue::from_str(&value).unwrap_or(http::HeaderValue::from_static(""))
+    HeaderValue::from_str(&value).unwrap_or(HeaderValue::from_static(""))
 }
 
-fn peer(host: &str, port: u16, protocol: Protocol, verify: bool) -> Peer {
+fn direct_peer(host: &str, port: u16, protocol: Protocol, verify: bool) -> DirectPeer {
     let tls = matches!(protocol, Protocol::Https | Protocol::Grpcs);
-    Peer {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let addr = match bare.parse::<std::net::IpAddr>() {
+        Ok(ip) => PeerAddr::Ip(std::net::SocketAddr::new(ip, port)),
+        Err(_) => PeerAddr::Name(Arc::from(host), port),
+    };
+    DirectPeer {
         key: PoolKey {
-            host: Arc::from(host),
-            port,
-            tls,
-            verify: tls && verify,
+            addr,
+            tls: tls.then(|| TlsPeer {
+                sni: Arc::from(host),
+                verify,
+            }),
         },
         host_header: host_header(host, port, protocol),
-    }
-}
-
-/// Splits a normalized target (`host:port`, `[v6]:port`) into host and port.
-fn split_target(target: &str) -> Option<(&str, u16)> {
-    let (host, port) = target.rsplit_once(':')?;
-    let port = port.parse().ok()?;
-    Some((host, port))
-}
-
-fn balanced(s: &Service, u: &Upstream, targets: &[&Target]) -> Destination {
-    // Kong keeps the last entry per target string (later ones override earlier ones).
-    let mut latest: HashMap<&str, &Target> = HashMap::new();
-    for t in targets {
-        latest.insert(t.target.as_str(), t);
-    }
-    let mut list: Vec<&&Target> = latest.values().collect();
-    list.sort_by(|a, b| a.target.cmp(&b.target));
-    let peers = list
-        .into_iter()
-        .filter_map(|t| {
-            let (host, port) = split_target(&t.target)?;
-            Some((
-                peer(host, port, s.protocol, s.tls_verify == Some(true)),
-                t.weight,
-            ))
-        })
-        .collect();
-    Destination::Balanced {
-        balancer: RoundRobin::new(peers),
-        host_header: u
-            .host_header
-            .as_deref()
-            .and_then(|h| http::HeaderValue::from_str(h).ok()),
-        upstream_name: Arc::from(u.name.as_str()),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn target_split_handles_ipv6() {
-        assert_eq!(split_target("[::1]:8000"), Some(("[::1]", 8000)));
-        assert_eq!(split_target("a.b:80"), Some(("a.b", 80)));
-        assert_eq!(split_target("nope"), None);
-    }
 
     #[test]
     fn host_header_omits_default_ports() {

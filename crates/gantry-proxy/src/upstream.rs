@@ -16,7 +16,7 @@ use rustls_pki_types::ServerName;
 use tokio::net::TcpStream;
 
 use crate::body::UpstreamBody;
-use crate::pool::{Pool, PoolKey, PooledConn};
+use crate::pool::{PeerAddr, Pool, PoolKey, PooledConn};
 use crate::tls::UpstreamTls;
 
 /// Why an attempt to reach the upstream failed.
@@ -73,7 +73,10 @@ pub async fn connect(
     tls: &UpstreamTls,
 ) -> Result<PooledConn, UpstreamError> {
     let fut = async {
-        let addrs = resolve(&key.host, key.port).await?;
+        let addrs = match &key.addr {
+            PeerAddr::Ip(a) => vec![*a],
+            PeerAddr::Name(host, port) => resolve(host, *port).await?,
+        };
         let mut last = None;
         for addr in addrs {
             match TcpStream::connect(addr).await {
@@ -89,23 +92,24 @@ pub async fn connect(
         .await
         .map_err(|_| UpstreamError::ConnectTimeout)??;
     let _ = stream.set_nodelay(true);
-    let sender = if key.tls {
-        let config = if key.verify {
-            &tls.verify
-        } else {
-            &tls.no_verify
-        };
-        let bare = key.host.trim_start_matches('[').trim_end_matches(']');
-        let name = ServerName::try_from(bare.to_string())
-            .map_err(|e| UpstreamError::Tls(format!("invalid server name {bare}: {e}")))?;
-        let connector = tokio_rustls::TlsConnector::from(Arc::clone(config));
-        let stream = tokio::time::timeout(connect_timeout, connector.connect(name, stream))
-            .await
-            .map_err(|_| UpstreamError::ConnectTimeout)?
-            .map_err(|e| UpstreamError::Tls(e.to_string()))?;
-        handshake(stream).await?
-    } else {
-        handshake(stream).await?
+    let sender = match &key.tls {
+        Some(peer) => {
+            let config = if peer.verify {
+                &tls.verify
+            } else {
+                &tls.no_verify
+            };
+            let bare = peer.sni.trim_start_matches('[').trim_end_matches(']');
+            let name = ServerName::try_from(bare.to_string())
+                .map_err(|e| UpstreamError::Tls(format!("invalid server name {bare}: {e}")))?;
+            let connector = tokio_rustls::TlsConnector::from(Arc::clone(config));
+            let stream = tokio::time::timeout(connect_timeout, connector.connect(name, stream))
+                .await
+                .map_err(|_| UpstreamError::ConnectTimeout)?
+                .map_err(|e| UpstreamError::Tls(e.to_string()))?;
+            handshake(stream).await?
+        }
+        None => handshake(stream).await?,
     };
     Ok(PooledConn {
         sender,

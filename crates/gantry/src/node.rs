@@ -64,10 +64,12 @@ fn serve(settings: &Settings) -> anyhow::Result<()> {
                 settings.database.as_str()
             );
         }
-        let snapshot = reconfigure::build_from_store(store.as_ref())
+        let builder = reconfigure::Builder::new(settings)?;
+        let snapshot = builder
+            .build(store.as_ref(), None)
             .await
             .context("cannot compile the configuration")?;
-        let shared = Arc::new(ArcSwap::from_pointee(snapshot));
+        let shared = Arc::new(ArcSwap::new(snapshot));
 
         let listens = options::proxy_listens(settings)?;
         let workers = settings.worker_threads();
@@ -79,7 +81,7 @@ fn serve(settings: &Settings) -> anyhow::Result<()> {
             let scheme = if spec.tls { "https" } else { "http" };
             tracing::info!("proxy listening on {scheme}://{addr} ({workers} worker(s))");
         }
-        tokio::spawn(reconfigure::follow(Arc::clone(&store), shared));
+        tokio::spawn(reconfigure::follow(Arc::clone(&store), Arc::clone(&shared), builder));
         admin::start(settings, admin::state(settings, Arc::clone(&store))).await?;
         tracing::info!(prefix = %settings.prefix.display(), "Gantry started");
         wait_for_signals(settings, store.as_ref()).await?;
