@@ -104,6 +104,21 @@ async fn run(state: &AdminState, spec: &RouteSpec, req: Request<Body>) -> ApiRes
         }
         Op::Config => config::get(state).await,
         Op::Disabled => Err(ApiError::not_found()),
+        Op::UpstreamHealth => crate::health::get(state, &param("upstreams"), &query).await,
+        Op::TargetHealth(up) => {
+            crate::health::set(state, &param("upstreams"), &param("targets"), None, up).await
+        }
+        Op::AddressHealth(up) => {
+            let address = param("address");
+            crate::health::set(
+                state,
+                &param("upstreams"),
+                &param("targets"),
+                Some(&address),
+                up,
+            )
+            .await
+        }
         op => {
             let req = EntityRequest {
                 state,

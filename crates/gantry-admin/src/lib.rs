@@ -22,6 +22,7 @@ pub mod endpoints;
 pub mod entities;
 pub mod error;
 pub mod form;
+pub mod health;
 pub mod info;
 pub mod layers;
 mod lua;

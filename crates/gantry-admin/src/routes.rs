@@ -49,6 +49,12 @@ pub enum Op {
     ParentEntity(Relation),
     /// `GET /upstreams/{upstreams}/targets/all`.
     TargetsAll,
+    /// `GET /upstreams/{upstreams}/health`.
+    UpstreamHealth,
+    /// `PUT /upstreams/{upstreams}/targets/{targets}/healthy|unhealthy`.
+    TargetHealth(bool),
+    /// `PUT /upstreams/{upstreams}/targets/{targets}/{address}/healthy|unhealthy`.
+    AddressHealth(bool),
     /// An endpoint Kong deactivates: every method answers 404.
     Disabled,
 }
@@ -163,6 +169,36 @@ pub fn route_table(schemas: &Schemas) -> Vec<RouteSpec> {
                 "All targets of an upstream, including weight 0",
             ),
             "targets",
+        ),
+        spec(
+            "/upstreams/{upstreams}/health",
+            READ,
+            Op::UpstreamHealth,
+            "Health of an upstream's targets (?balancer_health=1: of the balancer)",
+        ),
+        spec(
+            "/upstreams/{upstreams}/targets/{targets}/healthy",
+            &[Method::PUT],
+            Op::TargetHealth(true),
+            "Force a target healthy",
+        ),
+        spec(
+            "/upstreams/{upstreams}/targets/{targets}/unhealthy",
+            &[Method::PUT],
+            Op::TargetHealth(false),
+            "Force a target unhealthy",
+        ),
+        spec(
+            "/upstreams/{upstreams}/targets/{targets}/{address}/healthy",
+            &[Method::PUT],
+            Op::AddressHealth(true),
+            "Force one address of a target healthy",
+        ),
+        spec(
+            "/upstreams/{upstreams}/targets/{targets}/{address}/unhealthy",
+            &[Method::PUT],
+            Op::AddressHealth(false),
+            "Force one address of a target unhealthy",
         ),
     ];
     let relations: Vec<Relation> = schemas

@@ -85,6 +85,8 @@ pub struct AdminState {
     pub stats: Arc<Stats>,
     /// Hash of the loaded declarative configuration (DB-less).
     config_hash: Arc<RwLock<String>>,
+    /// The node's running balancers, for the upstream health endpoints.
+    pub health: Option<Arc<dyn crate::health::HealthSource>>,
 }
 
 impl std::fmt::Debug for AdminState {
@@ -109,7 +111,14 @@ impl AdminState {
             config_lock: Arc::new(tokio::sync::Mutex::new(())),
             stats: Arc::new(Stats::default()),
             config_hash: Arc::new(RwLock::new(EMPTY_HASH.to_string())),
+            health: None,
         }
+    }
+
+    /// Serves the upstream health endpoints from these balancers.
+    pub fn with_health(mut self, health: Arc<dyn crate::health::HealthSource>) -> Self {
+        self.health = Some(health);
+        self
     }
 
     /// Replaces the node identity.

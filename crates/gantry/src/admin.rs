@@ -4,8 +4,12 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
+use gantry_admin::health::HealthSource;
 use gantry_admin::{AdminSettings, AdminState, NodeInfo};
+use gantry_balancer::UpstreamBalancer;
 use gantry_config::{Database, Settings};
+use gantry_proxy::Snapshot;
 use gantry_store::Store;
 use serde_json::{Map, Value};
 
@@ -14,8 +18,21 @@ use crate::options;
 /// Kong version the Admin API reports: clients such as decK pick their behaviour by it.
 pub const KONG_COMPAT_VERSION: &str = "3.9.1";
 
+/// The running balancers, read from the live snapshot.
+struct LiveHealth(Arc<ArcSwap<Snapshot>>);
+
+impl HealthSource for LiveHealth {
+    fn balancer(&self, upstream_id: uuid::Uuid) -> Option<Arc<UpstreamBalancer>> {
+        self.0.load().balancers.get(&upstream_id).cloned()
+    }
+}
+
 /// The Admin API state for this node.
-pub fn state(settings: &Settings, store: Arc<dyn Store>) -> AdminState {
+pub fn state(
+    settings: &Settings,
+    store: Arc<dyn Store>,
+    live: Arc<ArcSwap<Snapshot>>,
+) -> AdminState {
     let mut configuration = Map::new();
     for (key, raw) in settings.raw.iter() {
         let value = if gantry_config::keys::is_sensitive(key) {
@@ -46,6 +63,7 @@ pub fn state(settings: &Settings, store: Arc<dyn Store>) -> AdminState {
     AdminState::new(store, gantry_core::schemas::bundled())
         .with_node(node)
         .with_settings(admin)
+        .with_health(Arc::new(LiveHealth(live)))
 }
 
 fn hostname() -> String {

@@ -82,7 +82,7 @@ fn serve(settings: &Settings) -> anyhow::Result<()> {
             tracing::info!("proxy listening on {scheme}://{addr} ({workers} worker(s))");
         }
         tokio::spawn(reconfigure::follow(Arc::clone(&store), Arc::clone(&shared), builder));
-        admin::start(settings, admin::state(settings, Arc::clone(&store))).await?;
+        admin::start(settings, admin::state(settings, Arc::clone(&store), Arc::clone(&shared))).await?;
         tracing::info!(prefix = %settings.prefix.display(), "Gantry started");
         wait_for_signals(settings, store.as_ref()).await?;
         anyhow::Ok(server)

@@ -439,3 +439,88 @@ fn admin_api_writes_are_live_and_survive_restart() {
     assert!(run(&["quit"], &envs).status.success());
     child.wait().unwrap();
 }
+
+fn admin_request(port: u16, method: &str, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(s, "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let status = out.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (
+        status,
+        out.split("\r\n\r\n").nth(1).unwrap_or("").to_string(),
+    )
+}
+
+#[test]
+fn upstream_health_endpoints_drive_the_balancer() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = origin();
+    let yml = dir.path().join("kong.yml");
+    std::fs::write(
+        &yml,
+        format!(
+            "_format_version: \"3.0\"\nupstreams:\n- name: backend\n  targets:\n  - target: {o}\nservices:\n- name: s\n  host: backend\n  routes:\n  - paths: [\"/\"]\n"
+        ),
+    )
+    .unwrap();
+    let (proxy, admin) = (free_port(), free_port());
+    let mut c = Command::new(bin());
+    c.arg("start")
+        .env_clear()
+        .env("KONG_PREFIX", dir.path().join("p").display().to_string())
+        .env("KONG_DATABASE", "off")
+        .env("KONG_DECLARATIVE_CONFIG", yml.display().to_string())
+        .env("KONG_PROXY_LISTEN", format!("127.0.0.1:{proxy}"))
+        .env("KONG_ADMIN_LISTEN", format!("127.0.0.1:{admin}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut child = c.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", admin)).is_err() {
+        assert!(Instant::now() < deadline, "gantry did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(http_get(proxy, "/").map(|r| r.0), Some(200));
+    let (status, body) = admin_request(admin, "GET", "/upstreams/backend/health");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"health\":\"HEALTHCHECKS_OFF\""), "{body}");
+    assert!(body.contains(&format!("\"target\":\"{o}\"")), "{body}");
+
+    let (status, body) = admin_request(
+        admin,
+        "PUT",
+        &format!("/upstreams/backend/targets/{o}/unhealthy"),
+    );
+    assert_eq!(status, 204, "{body}");
+    let (status, text) = http_get(proxy, "/").unwrap();
+    assert_eq!(status, 503, "{text}");
+    assert!(text.contains("failure to get a peer from the ring-balancer"));
+    let (_, body) = admin_request(admin, "GET", "/upstreams/backend/health");
+    assert!(body.contains("\"health\":\"UNHEALTHY\""), "{body}");
+
+    assert_eq!(
+        admin_request(
+            admin,
+            "PUT",
+            &format!("/upstreams/backend/targets/{o}/healthy")
+        )
+        .0,
+        204
+    );
+    assert_eq!(http_get(proxy, "/").map(|r| r.0), Some(200));
+    assert_eq!(
+        admin_request(
+            admin,
+            "PUT",
+            "/upstreams/backend/targets/10.9.9.9:1/healthy"
+        )
+        .0,
+        404
+    );
+    assert_eq!(admin_request(admin, "GET", "/upstreams/nope/health").0, 404);
+
+    let _ = child.kill();
+    let _ = child.wait();
+}
