@@ -29,6 +29,52 @@ pub struct Origin {
     pub requests: Arc<AtomicUsize>,
 }
 
+/// An origin that answers every request with `status` (and counts requests).
+pub async fn fixed_status_origin(status: u16) -> Origin {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let connections = Arc::new(AtomicUsize::new(0));
+    let requests = Arc::new(AtomicUsize::new(0));
+    let (c, r) = (connections.clone(), requests.clone());
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            c.fetch_add(1, Ordering::SeqCst);
+            let r = r.clone();
+            tokio::spawn(async move {
+                let svc = service_fn(move |_req: Request<Incoming>| {
+                    let r = r.clone();
+                    async move {
+                        r.fetch_add(1, Ordering::SeqCst);
+                        let mut resp = Response::new(Full::new(Bytes::from_static(b"fixed")));
+                        *resp.status_mut() = StatusCode::from_u16(status).unwrap();
+                        Ok::<_, Infallible>(resp)
+                    }
+                });
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    Origin {
+        addr,
+        connections,
+        requests,
+    }
+}
+
+/// An upstream validated by Kong's schema from `fields` (defaults filled in, e.g. the
+/// whole `healthchecks` record).
+pub fn upstream_from(fields: serde_json::Value) -> Upstream {
+    let v = gantry_core::schemas::bundled()
+        .validate("upstreams", &fields)
+        .unwrap_or_else(|e| panic!("invalid upstream: {e:?}"));
+    serde_json::from_value(v).unwrap()
+}
+
 /// Starts an echo origin. `/delay/<ms>` waits before answering; `/status/<code>`
 /// answers with that status; `/big/<n>` streams n bytes.
 pub async fn origin() -> Origin {
