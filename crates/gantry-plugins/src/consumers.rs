@@ -1,0 +1,339 @@
+//! The in-memory consumer and credential index the auth plugins read per request
+//! (no store lookups on the hot path), and Kong's "authenticate" step that sets
+//! the consumer headers on the upstream request.
+//!
+//! Secrets are kept only as long as needed to verify requests; the `Debug`
+//! implementations here never print them.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use gantry_core::{
+    Acl, BasicAuthCredential, Consumer, HmacAuthCredential, JwtSecret, KeyAuthCredential,
+};
+use http::header::{HeaderName, HeaderValue};
+use uuid::Uuid;
+
+use crate::ctx::RequestCtx;
+use crate::respond::Decision;
+
+/// `X-Consumer-ID`.
+pub const CONSUMER_ID: HeaderName = HeaderName::from_static("x-consumer-id");
+/// `X-Consumer-Custom-ID`.
+pub const CONSUMER_CUSTOM_ID: HeaderName = HeaderName::from_static("x-consumer-custom-id");
+/// `X-Consumer-Username`.
+pub const CONSUMER_USERNAME: HeaderName = HeaderName::from_static("x-consumer-username");
+/// `X-Credential-Identifier`.
+pub const CREDENTIAL_IDENTIFIER: HeaderName = HeaderName::from_static("x-credential-identifier");
+/// `X-Anonymous-Consumer`.
+pub const ANONYMOUS: HeaderName = HeaderName::from_static("x-anonymous-consumer");
+
+/// A consumer with its upstream header values prepared.
+#[derive(Debug)]
+pub struct ConsumerInfo {
+    /// `consumers.id`.
+    pub id: Uuid,
+    /// `consumers.username`.
+    pub username: Option<String>,
+    /// `consumers.custom_id`.
+    pub custom_id: Option<String>,
+    id_header: HeaderValue,
+    username_header: Option<HeaderValue>,
+    custom_id_header: Option<HeaderValue>,
+}
+
+impl ConsumerInfo {
+    /// Prepares a consumer.
+    pub fn new(c: &Consumer) -> Self {
+        let hv = |s: &Option<String>| s.as_deref().and_then(|s| HeaderValue::from_str(s).ok());
+        ConsumerInfo {
+            id: c.id,
+            username: c.username.clone(),
+            custom_id: c.custom_id.clone(),
+            id_header: HeaderValue::from_str(&c.id.to_string())
+                .unwrap_or(HeaderValue::from_static("")),
+            username_header: hv(&c.username),
+            custom_id_header: hv(&c.custom_id),
+        }
+    }
+}
+
+/// The credential that authenticated a request.
+#[derive(Debug)]
+pub struct CredentialInfo {
+    /// The credential's id.
+    pub id: Uuid,
+    /// Its consumer.
+    pub consumer_id: Uuid,
+    /// `X-Credential-Identifier` (key-auth: id; basic/hmac: username; jwt: key).
+    pub identifier: HeaderValue,
+}
+
+impl CredentialInfo {
+    fn new(id: Uuid, consumer_id: Uuid, identifier: &str) -> Arc<Self> {
+        Arc::new(CredentialInfo {
+            id,
+            consumer_id,
+            identifier: HeaderValue::from_str(identifier).unwrap_or(HeaderValue::from_static("")),
+        })
+    }
+}
+
+/// A key-auth credential.
+pub struct KeyEntry {
+    /// Shared credential facts.
+    pub credential: Arc<CredentialInfo>,
+    key: String,
+    /// Unix time after which the key is rejected (`created_at + ttl`).
+    pub expires_at: Option<f64>,
+}
+
+impl KeyEntry {
+    /// Constant-time comparison with a presented key.
+    pub fn matches(&self, presented: &str) -> bool {
+        crate::util::ct_eq(self.key.as_bytes(), presented.as_bytes())
+    }
+}
+
+/// A basic-auth credential: the stored `sha1(password .. consumer_id)` hex.
+pub struct BasicEntry {
+    /// Shared credential facts.
+    pub credential: Arc<CredentialInfo>,
+    /// Stored password digest (lowercase hex).
+    pub password_hash: String,
+}
+
+/// A jwt credential.
+pub struct JwtEntry {
+    /// Shared credential facts.
+    pub credential: Arc<CredentialInfo>,
+    /// HMAC secret (HS*).
+    pub secret: String,
+    /// PEM public key (RS*, PS*, ES*, EdDSA).
+    pub rsa_public_key: Option<String>,
+    /// Kong's algorithm name (`HS256`, …).
+    pub algorithm: String,
+}
+
+/// An hmac-auth credential.
+pub struct HmacEntry {
+    /// Shared credential facts.
+    pub credential: Arc<CredentialInfo>,
+    /// The shared secret.
+    pub secret: String,
+}
+
+macro_rules! redacted_debug {
+    ($($t:ty),*) => {$(
+        impl std::fmt::Debug for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($t))
+                    .field("credential", &self.credential.id)
+                    .finish_non_exhaustive()
+            }
+        }
+    )*};
+}
+redacted_debug!(KeyEntry, BasicEntry, JwtEntry, HmacEntry);
+
+/// Credential entities to index, borrowed from the configuration.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Credentials<'a> {
+    /// `keyauth_credentials`.
+    pub keyauth: &'a [KeyAuthCredential],
+    /// `basicauth_credentials` (passwords already hashed).
+    pub basicauth: &'a [BasicAuthCredential],
+    /// `jwt_secrets`.
+    pub jwt: &'a [JwtSecret],
+    /// `hmacauth_credentials`.
+    pub hmacauth: &'a [HmacAuthCredential],
+    /// `acls`.
+    pub acls: &'a [Acl],
+}
+
+/// Consumers and credentials by the keys requests present them with.
+#[derive(Debug, Default)]
+pub struct ConsumerIndex {
+    consumers: HashMap<Uuid, Arc<ConsumerInfo>>,
+    by_username: HashMap<String, Arc<ConsumerInfo>>,
+    /// key-auth credentials by SHA-256 of the key, so the map lookup's timing
+    /// says nothing about the key itself; the key is then compared in constant time.
+    keys: HashMap<[u8; 32], KeyEntry>,
+    basic: HashMap<String, BasicEntry>,
+    jwt: HashMap<String, JwtEntry>,
+    hmac: HashMap<String, HmacEntry>,
+    groups: HashMap<Uuid, Vec<String>>,
+}
+
+impl ConsumerIndex {
+    /// Indexes consumers and credentials. Credentials whose consumer is missing
+    /// are skipped.
+    pub fn build(consumers: &[Consumer], creds: Credentials<'_>) -> Self {
+        let mut ix = ConsumerIndex::default();
+        for c in consumers {
+            let info = Arc::new(ConsumerInfo::new(c));
+            if let Some(u) = &c.username {
+                ix.by_username.insert(u.clone(), info.clone());
+            }
+            ix.consumers.insert(c.id, info);
+        }
+        for k in creds.keyauth {
+            if !ix.consumers.contains_key(&k.consumer.id) {
+                continue;
+            }
+            let entry = KeyEntry {
+                credential: CredentialInfo::new(k.id, k.consumer.id, &k.id.to_string()),
+                key: k.key.clone(),
+                expires_at: k.ttl.filter(|t| *t > 0.0).map(|t| k.created_at as f64 + t),
+            };
+            ix.keys.insert(crate::util::sha256(k.key.as_bytes()), entry);
+        }
+        for b in creds.basicauth {
+            if ix.consumers.contains_key(&b.consumer.id) {
+                let credential = CredentialInfo::new(b.id, b.consumer.id, &b.username);
+                let password_hash = b.password.clone();
+                ix.basic.insert(
+                    b.username.clone(),
+                    BasicEntry {
+                        credential,
+                        password_hash,
+                    },
+                );
+            }
+        }
+        for j in creds.jwt {
+            if ix.consumers.contains_key(&j.consumer.id) {
+                let entry = JwtEntry {
+                    credential: CredentialInfo::new(j.id, j.consumer.id, &j.key),
+                    secret: j.secret.clone(),
+                    rsa_public_key: j.rsa_public_key.clone(),
+                    algorithm: j.algorithm.clone(),
+                };
+                ix.jwt.insert(j.key.clone(), entry);
+            }
+        }
+        for h in creds.hmacauth {
+            if ix.consumers.contains_key(&h.consumer.id) {
+                let credential = CredentialInfo::new(h.id, h.consumer.id, &h.username);
+                let secret = h.secret.clone();
+                ix.hmac
+                    .insert(h.username.clone(), HmacEntry { credential, secret });
+            }
+        }
+        for a in creds.acls {
+            ix.groups
+                .entry(a.consumer.id)
+                .or_default()
+                .push(a.group.clone());
+        }
+        ix
+    }
+
+    /// A consumer by id.
+    pub fn consumer(&self, id: &Uuid) -> Option<&Arc<ConsumerInfo>> {
+        self.consumers.get(id)
+    }
+
+    /// Kong's `load_consumer(x, true)`: by id when `x` is a UUID, else by username.
+    pub fn consumer_by_id_or_username(&self, x: &str) -> Option<&Arc<ConsumerInfo>> {
+        if let Ok(id) = Uuid::parse_str(x)
+            && let Some(c) = self.consumers.get(&id)
+        {
+            return Some(c);
+        }
+        self.by_username.get(x)
+    }
+
+    /// The key-auth credential for a presented key (constant-time compared).
+    pub fn key_auth(&self, key: &str) -> Option<&KeyEntry> {
+        self.keys
+            .get(&crate::util::sha256(key.as_bytes()))
+            .filter(|e| e.matches(key))
+    }
+
+    /// The basic-auth credential of a username.
+    pub fn basic_auth(&self, username: &str) -> Option<&BasicEntry> {
+        self.basic.get(username)
+    }
+
+    /// The jwt credential of a key (`iss` claim by default).
+    pub fn jwt(&self, key: &str) -> Option<&JwtEntry> {
+        self.jwt.get(key)
+    }
+
+    /// The hmac-auth credential of a username.
+    pub fn hmac(&self, username: &str) -> Option<&HmacEntry> {
+        self.hmac.get(username)
+    }
+
+    /// The ACL groups of a consumer, in configuration order.
+    pub fn groups(&self, consumer: &Uuid) -> &[String] {
+        self.groups.get(consumer).map_or(&[], Vec::as_slice)
+    }
+}
+
+/// Kong's `set_consumer`: records the consumer (and credential) on the request
+/// and sets or clears the `X-Consumer-*`, `X-Credential-Identifier` and
+/// `X-Anonymous-Consumer` upstream headers.
+pub fn authenticate(
+    ctx: &mut RequestCtx,
+    consumer: Option<Arc<ConsumerInfo>>,
+    credential: Option<Arc<CredentialInfo>>,
+) {
+    let h = &mut ctx.headers;
+    match &consumer {
+        Some(c) => {
+            h.insert(CONSUMER_ID, c.id_header.clone());
+            set_or_clear(h, CONSUMER_CUSTOM_ID, c.custom_id_header.clone());
+            set_or_clear(h, CONSUMER_USERNAME, c.username_header.clone());
+        }
+        None => {
+            h.remove(CONSUMER_ID);
+            h.remove(CONSUMER_CUSTOM_ID);
+            h.remove(CONSUMER_USERNAME);
+        }
+    }
+    match &credential {
+        Some(cred) => {
+            h.insert(CREDENTIAL_IDENTIFIER, cred.identifier.clone());
+            h.remove(ANONYMOUS);
+        }
+        None => {
+            h.remove(CREDENTIAL_IDENTIFIER);
+            h.insert(ANONYMOUS, HeaderValue::from_static("true"));
+        }
+    }
+    ctx.consumer = consumer;
+    ctx.credential = credential;
+}
+
+fn set_or_clear(h: &mut http::HeaderMap, name: HeaderName, v: Option<HeaderValue>) {
+    match v {
+        Some(v) => {
+            h.insert(name, v);
+        }
+        None => {
+            h.remove(name);
+        }
+    }
+}
+
+/// The anonymous fallback of auth plugins ("logical OR" mode): authenticates as
+/// the configured anonymous consumer, or answers 500 when it does not exist.
+pub fn authenticate_anonymous(
+    ctx: &mut RequestCtx,
+    index: &ConsumerIndex,
+    anonymous: &str,
+) -> Decision {
+    match index.consumer_by_id_or_username(anonymous) {
+        Some(c) => {
+            authenticate(ctx, Some(c.clone()), None);
+            Decision::Continue
+        }
+        None => {
+            let msg = format!("anonymous consumer {anonymous} is configured but doesn't exist");
+            tracing::error!("{msg}");
+            ctx.reject(http::StatusCode::INTERNAL_SERVER_ERROR, &msg)
+        }
+    }
+}

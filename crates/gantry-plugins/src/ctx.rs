@@ -1,0 +1,289 @@
+//! The per-request state the proxy fills and the plugins read and change: the
+//! request as the upstream will see it, the authenticated consumer, and a typed
+//! scratch map for plugins' own per-request data. Also the response-side views
+//! handed to `header_filter`, `body_filter` and `log`.
+
+use std::borrow::Cow;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::header::{HeaderMap, HeaderName, HeaderValue};
+use http::{Method, StatusCode, Version};
+use uuid::Uuid;
+
+use crate::consumers::{ConsumerInfo, CredentialInfo};
+use crate::respond::{Decision, KongResponse, error_response};
+
+/// The request as plugins see it. Changes to `method`, `query`, `upstream_path`,
+/// `headers` and `body` are what the upstream receives (Kong's
+/// `kong.service.request.*`), so the proxy builds the upstream request from these
+/// fields after `access`.
+#[derive(Debug)]
+pub struct RequestCtx {
+    /// Request method (request-transformer may change it).
+    pub method: Method,
+    /// `http` or `https` (`grpc`/`grpcs` for gRPC requests).
+    pub scheme: &'static str,
+    /// Request host without port.
+    pub host: String,
+    /// The listener port.
+    pub port: u16,
+    /// The client's HTTP version.
+    pub version: Version,
+    /// The request path as received (no query string).
+    pub path: String,
+    /// The raw query string (no leading `?`); plugins may rewrite it.
+    pub query: Option<String>,
+    /// Set by a plugin to replace the upstream path the proxy computed.
+    pub upstream_path: Option<String>,
+    /// Request headers; changes go upstream.
+    pub headers: HeaderMap,
+    /// The buffered request body, filled by the proxy before `access` when
+    /// [`crate::PluginRun::needs_request_body`] says so. Plugins may replace it.
+    pub body: Option<Bytes>,
+    /// The client address after real-IP processing (`None` for unix sockets).
+    pub client_ip: Option<IpAddr>,
+    /// The matched route (`None` before routing or when none matched).
+    pub route_id: Option<Uuid>,
+    /// The matched route's service.
+    pub service_id: Option<Uuid>,
+    /// Named captures of the matched route's regex path.
+    pub uri_captures: Vec<(String, String)>,
+    /// `X-Kong-Request-Id` value, used in error bodies.
+    pub request_id: String,
+    /// Wall-clock time of the request (JWT expiry, HMAC clock skew, key TTLs).
+    pub now: SystemTime,
+    /// The consumer authenticated so far (Kong's `kong.client.get_consumer`).
+    pub consumer: Option<Arc<ConsumerInfo>>,
+    /// The credential that authenticated it (`None` for the anonymous consumer).
+    pub credential: Option<Arc<CredentialInfo>>,
+    /// Groups set by an authentication plugin (Kong's `authenticated_groups`).
+    pub authenticated_groups: Option<Vec<String>>,
+    /// Plugins' per-request data, keyed by type.
+    pub scratch: http::Extensions,
+}
+
+impl RequestCtx {
+    /// A context for `method` and a request target `path?query`; everything else
+    /// empty. The proxy then sets the fields it knows.
+    pub fn new(method: Method, target: &str) -> Self {
+        let (path, query) = match target.split_once('?') {
+            Some((p, q)) => (p.to_string(), Some(q.to_string())),
+            None => (target.to_string(), None),
+        };
+        RequestCtx {
+            method,
+            scheme: "http",
+            host: String::new(),
+            port: 80,
+            version: Version::HTTP_11,
+            path,
+            query,
+            upstream_path: None,
+            headers: HeaderMap::new(),
+            body: None,
+            client_ip: None,
+            route_id: None,
+            service_id: None,
+            uri_captures: Vec::new(),
+            request_id: String::new(),
+            now: SystemTime::now(),
+            consumer: None,
+            credential: None,
+            authenticated_groups: None,
+            scratch: http::Extensions::new(),
+        }
+    }
+
+    /// Unix seconds of [`RequestCtx::now`].
+    pub fn now_secs(&self) -> f64 {
+        self.now
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO)
+            .as_secs_f64()
+    }
+
+    /// A Kong error-template response (`kong.response.error`) in the format the
+    /// client's `Accept` asks for.
+    pub fn error(&self, status: StatusCode, message: &str) -> KongResponse {
+        error_response(
+            status,
+            message,
+            self.headers.get(http::header::ACCEPT),
+            &self.request_id,
+        )
+    }
+
+    /// [`RequestCtx::error`] as a [`Decision`].
+    pub fn reject(&self, status: StatusCode, message: &str) -> Decision {
+        Decision::Respond(self.error(status, message))
+    }
+
+    /// The one value of a request header: `Ok(None)` if absent, `Err(())` if it
+    /// appears more than once, as Kong's `get_headers()[name]` returning a table.
+    #[allow(clippy::result_unit_err)]
+    pub fn single_header(&self, name: &str) -> Result<Option<&HeaderValue>, ()> {
+        let mut it = self.headers.get_all(name).iter();
+        let first = it.next();
+        if it.next().is_some() {
+            return Err(());
+        }
+        Ok(first)
+    }
+
+    /// Kong's `get_query()[name]`.
+    pub fn query_arg(&self, name: &str) -> QueryArg {
+        let mut found = QueryArg::Absent;
+        for (k, v) in query_pairs(self.query.as_deref().unwrap_or("")) {
+            if k != name {
+                continue;
+            }
+            found = match found {
+                QueryArg::Absent => match v {
+                    Some(v) => QueryArg::One(v.into_owned()),
+                    None => QueryArg::Flag,
+                },
+                _ => QueryArg::Many,
+            };
+        }
+        found
+    }
+
+    /// Removes every occurrence of a query argument, keeping the rest of the raw
+    /// query string as it was (`kong.service.request.clear_query_arg`).
+    pub fn clear_query_arg(&mut self, name: &str) {
+        let Some(q) = self.query.as_deref() else {
+            return;
+        };
+        let kept: Vec<&str> = q
+            .split('&')
+            .filter(|part| {
+                let key = part.split('=').next().unwrap_or("");
+                decode(key) != name
+            })
+            .collect();
+        self.query = Some(kept.join("&"));
+    }
+
+    /// Sets (replaces) an upstream request header; invalid values are ignored.
+    pub fn set_header(&mut self, name: HeaderName, value: &str) {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            self.headers.insert(name, v);
+        }
+    }
+}
+
+/// A query argument's shape, as Kong's `get_query()` table gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueryArg {
+    /// Not present.
+    Absent,
+    /// Present without `=` (Lua `true`).
+    Flag,
+    /// Present once with a value.
+    One(String),
+    /// Present more than once (Lua table).
+    Many,
+}
+
+fn decode(s: &str) -> Cow<'_, str> {
+    if s.bytes().any(|b| b == b'%' || b == b'+') {
+        let plus = s.replace('+', " ");
+        Cow::Owned(
+            percent_encoding::percent_decode_str(&plus)
+                .decode_utf8_lossy()
+                .into_owned(),
+        )
+    } else {
+        Cow::Borrowed(s)
+    }
+}
+
+/// Decoded `(name, value)` pairs of a raw query string; `None` values are args
+/// without `=`. Empty names are skipped as nginx does.
+pub fn query_pairs(q: &str) -> impl Iterator<Item = (Cow<'_, str>, Option<Cow<'_, str>>)> {
+    q.split('&').filter(|p| !p.is_empty()).filter_map(|part| {
+        let (k, v) = match part.split_once('=') {
+            Some((k, v)) => (k, Some(decode(v))),
+            None => (part, None),
+        };
+        if k.is_empty() {
+            return None;
+        }
+        Some((decode(k), v))
+    })
+}
+
+/// The response as `header_filter` sees it: the upstream's, or the one a plugin
+/// or the proxy produced. Changes go to the client.
+#[derive(Debug)]
+pub struct ResponseHead {
+    /// Status code.
+    pub status: StatusCode,
+    /// Response headers.
+    pub headers: HeaderMap,
+    /// Where the response came from.
+    pub source: ResponseSource,
+}
+
+/// Origin of a response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseSource {
+    /// Relayed from the upstream service.
+    Upstream,
+    /// Produced by a plugin's short-circuit.
+    Plugin,
+    /// Produced by the proxy itself (router 404, balancer errors, …).
+    Proxy,
+}
+
+/// What `log` gets once the response has been sent.
+#[derive(Debug, Clone)]
+pub struct LogInfo {
+    /// Final status sent to the client.
+    pub status: StatusCode,
+    /// Body bytes sent to the client.
+    pub response_bytes: u64,
+    /// Request body bytes received.
+    pub request_bytes: u64,
+    /// Time from request start to the last byte sent.
+    pub total: Duration,
+    /// Time spent waiting for the upstream (`None` if not proxied).
+    pub upstream: Option<Duration>,
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_args_like_kong() {
+        let ctx = RequestCtx::new(Method::GET, "/p?a=1&b&c=2&c=3&d=&e=x%20y+z");
+        assert_eq!(ctx.query_arg("a"), QueryArg::One("1".into()));
+        assert_eq!(ctx.query_arg("b"), QueryArg::Flag);
+        assert_eq!(ctx.query_arg("c"), QueryArg::Many);
+        assert_eq!(ctx.query_arg("d"), QueryArg::One(String::new()));
+        assert_eq!(ctx.query_arg("e"), QueryArg::One("x y z".into()));
+        assert_eq!(ctx.query_arg("z"), QueryArg::Absent);
+    }
+
+    #[test]
+    fn clear_query_arg_keeps_the_rest() {
+        let mut ctx = RequestCtx::new(Method::GET, "/p?apikey=s&x=1&apikey=t&y");
+        ctx.clear_query_arg("apikey");
+        assert_eq!(ctx.query.as_deref(), Some("x=1&y"));
+    }
+
+    #[test]
+    fn single_header_detects_duplicates() {
+        let mut ctx = RequestCtx::new(Method::GET, "/");
+        assert_eq!(ctx.single_header("apikey"), Ok(None));
+        ctx.headers.append("apikey", HeaderValue::from_static("a"));
+        assert!(ctx.single_header("ApiKey").unwrap().is_some());
+        ctx.headers.append("apikey", HeaderValue::from_static("b"));
+        assert!(ctx.single_header("apikey").is_err());
+    }
+}

@@ -1,0 +1,262 @@
+//! key-auth (PRIORITY 1250): API keys from headers, query or body
+//! (`kong/plugins/key-auth/handler.lua`, kong-reference §6.2).
+
+use std::sync::Arc;
+
+use gantry_core::schema::typedefs as t;
+use gantry_core::schema::{Field, Schema};
+use http::StatusCode;
+use http::header::{HeaderName, WWW_AUTHENTICATE};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{ConsumerScope, boolean, subschema};
+use crate::body::{self, BodyArgs, BodyField};
+use crate::consumers::{ConsumerIndex, authenticate, authenticate_anonymous};
+use crate::ctx::{QueryArg, RequestCtx};
+use crate::plugin::{ConfigureEnv, Phases, Plugin, PluginHandler};
+use crate::respond::{Decision, KongResponse};
+
+/// The key-auth plugin.
+#[derive(Debug)]
+pub struct KeyAuth;
+
+#[derive(Debug, Deserialize)]
+struct Config {
+    key_names: Vec<String>,
+    hide_credentials: bool,
+    anonymous: Option<String>,
+    key_in_header: bool,
+    key_in_query: bool,
+    key_in_body: bool,
+    run_on_preflight: bool,
+    realm: Option<String>,
+}
+
+impl Plugin for KeyAuth {
+    fn name(&self) -> &'static str {
+        "key-auth"
+    }
+
+    fn priority(&self) -> i32 {
+        1250
+    }
+
+    fn schema(&self) -> Schema {
+        subschema(
+            ConsumerScope::Forbidden,
+            t::protocols_http(),
+            vec![
+                (
+                    "key_names",
+                    Field::array(t::header_name())
+                        .required()
+                        .default(json!(["apikey"]))
+                        .describe("Describes an array of parameter names where the plugin will look for a key. The key names may only contain [a-z], [A-Z], [0-9], [_] underscore, and [-] hyphen."),
+                ),
+                (
+                    "hide_credentials",
+                    boolean(false).describe("An optional boolean value telling the plugin to show or hide the credential from the upstream service. If `true`, the plugin strips the credential from the request."),
+                ),
+                (
+                    "anonymous",
+                    Field::string().describe("An optional string (consumer UUID or username) value to use as an “anonymous” consumer if authentication fails. If empty (default null), the request will fail with an authentication failure `4xx`."),
+                ),
+                (
+                    "key_in_header",
+                    boolean(true).describe("If enabled (default), the plugin reads the request header and tries to find the key in it."),
+                ),
+                (
+                    "key_in_query",
+                    boolean(true).describe("If enabled (default), the plugin reads the query parameter in the request and tries to find the key in it."),
+                ),
+                (
+                    "key_in_body",
+                    boolean(false).describe("If enabled, the plugin reads the request body. Supported MIME types: `application/www-form-urlencoded`, `application/json`, and `multipart/form-data`."),
+                ),
+                (
+                    "run_on_preflight",
+                    boolean(true).describe("A boolean value that indicates whether the plugin should run (and try to authenticate) on `OPTIONS` preflight requests. If set to `false`, then `OPTIONS` requests are always allowed."),
+                ),
+                (
+                    "realm",
+                    Field::string().describe("When authentication fails the plugin sends `WWW-Authenticate` header with `realm` attribute value."),
+                ),
+            ],
+            vec![],
+        )
+    }
+
+    fn configure(
+        &self,
+        config: &Value,
+        env: &ConfigureEnv,
+    ) -> Result<Box<dyn PluginHandler>, String> {
+        let config: Config = crate::util::parse_config(&self.schema(), config)?;
+        let www_authenticate = match &config.realm {
+            Some(r) => format!("Key realm=\"{r}\""),
+            None => "Key".to_string(),
+        };
+        let key_names = config
+            .key_names
+            .iter()
+            .map(|n| {
+                HeaderName::from_bytes(n.to_ascii_lowercase().as_bytes())
+                    .map(|h| (n.clone(), h))
+                    .map_err(|e| e.to_string())
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Box::new(Handler {
+            config,
+            key_names,
+            www_authenticate,
+            index: env.index.clone(),
+        }))
+    }
+}
+
+struct Handler {
+    config: Config,
+    key_names: Vec<(String, HeaderName)>,
+    www_authenticate: String,
+    index: Arc<ConsumerIndex>,
+}
+
+const ERR_DUPLICATE: &str = "Duplicate API key found";
+const ERR_NO_KEY: &str = "No API key found in request";
+const ERR_INVALID: &str = "Unauthorized";
+
+impl Handler {
+    fn unauthorized(&self, ctx: &RequestCtx, msg: &str) -> KongResponse {
+        ctx.error(StatusCode::UNAUTHORIZED, msg)
+            .with_header(WWW_AUTHENTICATE, &self.www_authenticate)
+    }
+
+    /// Kong's `do_authentication`: `Ok` when authenticated.
+    fn authenticate(&self, ctx: &mut RequestCtx) -> Result<(), KongResponse> {
+        let c = &self.config;
+        let mut body: Option<Option<BodyArgs>> = None;
+        let mut key: Option<String> = None;
+        for (name, header) in &self.key_names {
+            let mut v = Found::Absent;
+            if c.key_in_header {
+                let mut values = ctx.headers.get_all(header).iter();
+                match (values.next(), values.next()) {
+                    (Some(_), Some(_)) => v = Found::Table,
+                    (Some(one), None) => {
+                        v = Found::Str(String::from_utf8_lossy(one.as_bytes()).into_owned())
+                    }
+                    _ => {}
+                }
+            }
+            if v == Found::Absent && c.key_in_query {
+                v = match ctx.query_arg(name) {
+                    QueryArg::Absent => Found::Absent,
+                    QueryArg::Flag => Found::Other,
+                    QueryArg::One(s) => Found::Str(s),
+                    QueryArg::Many => Found::Table,
+                };
+            }
+            if v == Found::Absent && c.key_in_body {
+                let args = body.get_or_insert_with(|| {
+                    ctx.body
+                        .as_ref()
+                        .and_then(|b| BodyArgs::parse(&ctx.headers, b))
+                });
+                v = match args.as_ref().map(|a| a.get(name)) {
+                    None | Some(BodyField::Absent) => Found::Absent,
+                    Some(BodyField::Str(s)) => Found::Str(s),
+                    Some(BodyField::Table) => Found::Table,
+                    Some(BodyField::Other) => Found::Other,
+                };
+            }
+            match v {
+                Found::Str(s) => {
+                    if c.hide_credentials {
+                        ctx.clear_query_arg(name);
+                        ctx.headers.remove(header);
+                        if c.key_in_body {
+                            let args = body.get_or_insert_with(|| {
+                                ctx.body
+                                    .as_ref()
+                                    .and_then(|b| BodyArgs::parse(&ctx.headers, b))
+                            });
+                            if let Some(args) = args {
+                                args.remove(name);
+                                let encoded = args.encode();
+                                body::set_body(&mut ctx.headers, &mut ctx.body, encoded);
+                            }
+                        }
+                    }
+                    key = Some(s);
+                    break;
+                }
+                Found::Table => return Err(self.unauthorized(ctx, ERR_DUPLICATE)),
+                Found::Absent | Found::Other => {}
+            }
+        }
+        let key = match key {
+            Some(k) if !k.is_empty() => k,
+            _ => return Err(self.unauthorized(ctx, ERR_NO_KEY)),
+        };
+        let now = ctx.now_secs();
+        let Some(entry) = self
+            .index
+            .key_auth(&key)
+            .filter(|e| e.expires_at.is_none_or(|exp| now < exp))
+        else {
+            return Err(self.unauthorized(ctx, ERR_INVALID));
+        };
+        let Some(consumer) = self.index.consumer(&entry.credential.consumer_id) else {
+            return Err(ctx.error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "An unexpected error occurred",
+            ));
+        };
+        authenticate(ctx, Some(consumer.clone()), Some(entry.credential.clone()));
+        Ok(())
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Found {
+    Absent,
+    Str(String),
+    Table,
+    Other,
+}
+
+impl PluginHandler for Handler {
+    fn phases(&self) -> Phases {
+        Phases::ACCESS
+    }
+
+    fn needs_request_body(&self, _ctx: &RequestCtx) -> bool {
+        self.config.key_in_body
+    }
+
+    fn access(&self, ctx: &mut RequestCtx) -> Decision {
+        if !self.config.run_on_preflight && ctx.method == http::Method::OPTIONS {
+            return Decision::Continue;
+        }
+        match &self.config.anonymous {
+            Some(anonymous) => {
+                if ctx.credential.is_some() {
+                    return Decision::Continue;
+                }
+                match self.authenticate(ctx) {
+                    Ok(()) => Decision::Continue,
+                    Err(_) => authenticate_anonymous(ctx, &self.index, anonymous),
+                }
+            }
+            None => match self.authenticate(ctx) {
+                Ok(()) => Decision::Continue,
+                Err(resp) => Decision::Respond(resp),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "key_auth_tests.rs"]
+mod tests;

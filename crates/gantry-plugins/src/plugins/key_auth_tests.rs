@@ -1,0 +1,228 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::{Duration, UNIX_EPOCH};
+
+use http::Method;
+use serde_json::json;
+
+use crate::plugins::testkit::*;
+use crate::respond::Decision;
+
+fn setup(config: serde_json::Value) -> (Fixture, uuid::Uuid, uuid::Uuid) {
+    let mut f = Fixture::default();
+    let bob = f.consumer("bob");
+    let cred = f.key(bob, "secret-key");
+    f.global("key-auth", config);
+    (f, bob, cred)
+}
+
+#[test]
+fn accepts_key_from_header_and_sets_consumer_headers() {
+    let (f, bob, cred) = setup(json!({}));
+    let set = f.build();
+    let mut ctx = with_header(req(Method::GET, "/"), "apikey", "secret-key");
+    ctx.headers.insert(
+        "x-anonymous-consumer",
+        http::HeaderValue::from_static("true"),
+    );
+    ctx.headers.insert(
+        "x-consumer-custom-id",
+        http::HeaderValue::from_static("spoofed"),
+    );
+    assert!(run_access(&set, &mut ctx).is_continue());
+    assert_eq!(
+        header(&ctx.headers, "x-consumer-id"),
+        Some(bob.to_string().as_str())
+    );
+    assert_eq!(header(&ctx.headers, "x-consumer-username"), Some("bob"));
+    assert_eq!(header(&ctx.headers, "x-consumer-custom-id"), None);
+    assert_eq!(
+        header(&ctx.headers, "x-credential-identifier"),
+        Some(cred.to_string().as_str())
+    );
+    assert_eq!(header(&ctx.headers, "x-anonymous-consumer"), None);
+    assert_eq!(ctx.consumer.as_ref().unwrap().id, bob);
+    // the key stays unless hide_credentials
+    assert_eq!(header(&ctx.headers, "apikey"), Some("secret-key"));
+}
+
+#[test]
+fn accepts_key_from_query_and_hides_it() {
+    let (f, _, _) = setup(json!({ "hide_credentials": true }));
+    let set = f.build();
+    let mut ctx = req(Method::GET, "/?a=1&apikey=secret-key&b=2");
+    assert!(run_access(&set, &mut ctx).is_continue());
+    assert_eq!(ctx.query.as_deref(), Some("a=1&b=2"));
+}
+
+#[test]
+fn accepts_key_from_body_and_hides_it() {
+    let (f, _, _) = setup(json!({ "key_in_body": true, "hide_credentials": true }));
+    let set = f.build();
+    let mut ctx = with_header(
+        req(Method::POST, "/"),
+        "content-type",
+        "application/x-www-form-urlencoded",
+    );
+    ctx.body = Some(bytes::Bytes::from_static(b"apikey=secret-key&x=1"));
+    let run = set.begin();
+    assert!(run.needs_request_body(&ctx));
+    assert!(run_access(&set, &mut ctx).is_continue());
+    assert_eq!(ctx.body.as_deref(), Some(&b"x=1"[..]));
+    assert_eq!(header(&ctx.headers, "content-length"), Some("3"));
+
+    let mut ctx = with_header(req(Method::POST, "/"), "content-type", "application/json");
+    ctx.body = Some(bytes::Bytes::from_static(
+        br#"{"apikey":"secret-key","y":2}"#,
+    ));
+    assert!(run_access(&set, &mut ctx).is_continue());
+    assert_eq!(ctx.body.as_deref(), Some(&br#"{"y":2}"#[..]));
+}
+
+#[test]
+fn rejects_missing_empty_duplicate_and_invalid_keys() {
+    let (f, _, _) = setup(json!({}));
+    let set = f.build();
+    let r = assert_error(
+        run_access(&set, &mut req(Method::GET, "/")),
+        401,
+        "No API key found in request",
+    );
+    assert_eq!(header(&r.headers, "www-authenticate"), Some("Key"));
+    assert_eq!(
+        header(&r.headers, "content-type"),
+        Some("application/json; charset=utf-8")
+    );
+    assert_error(
+        run_access(&set, &mut req(Method::GET, "/?apikey=")),
+        401,
+        "No API key found in request",
+    );
+    // `?apikey` without a value is not a string: no key
+    assert_error(
+        run_access(&set, &mut req(Method::GET, "/?apikey")),
+        401,
+        "No API key found in request",
+    );
+    assert_error(
+        run_access(&set, &mut req(Method::GET, "/?apikey=a&apikey=b")),
+        401,
+        "Duplicate API key found",
+    );
+    let mut ctx = with_header(
+        with_header(req(Method::GET, "/"), "apikey", "a"),
+        "apikey",
+        "b",
+    );
+    assert_error(run_access(&set, &mut ctx), 401, "Duplicate API key found");
+    let r = assert_error(
+        run_access(&set, &mut req(Method::GET, "/?apikey=nope")),
+        401,
+        "Unauthorized",
+    );
+    assert_eq!(header(&r.headers, "www-authenticate"), Some("Key"));
+}
+
+#[test]
+fn realm_and_key_sources_switches() {
+    let (f, _, _) =
+        setup(json!({ "realm": "kong", "key_in_query": false, "key_names": ["x-key", "apikey"] }));
+    let set = f.build();
+    let r = assert_error(
+        run_access(&set, &mut req(Method::GET, "/?apikey=secret-key")),
+        401,
+        "No API key found in request",
+    );
+    assert_eq!(
+        header(&r.headers, "www-authenticate"),
+        Some("Key realm=\"kong\"")
+    );
+    let mut ctx = with_header(req(Method::GET, "/"), "X-Key", "secret-key");
+    assert!(run_access(&set, &mut ctx).is_continue());
+}
+
+#[test]
+fn expired_key_is_unauthorized() {
+    let mut f = Fixture::default();
+    let bob = f.consumer("bob");
+    f.key(bob, "k");
+    f.keyauth[0].created_at = 1000;
+    f.keyauth[0].ttl = Some(10.0);
+    f.global("key-auth", json!({}));
+    let set = f.build();
+    let mut ctx = req(Method::GET, "/?apikey=k");
+    ctx.now = UNIX_EPOCH + Duration::from_secs(1005);
+    assert!(run_access(&set, &mut ctx).is_continue());
+    let mut ctx = req(Method::GET, "/?apikey=k");
+    ctx.now = UNIX_EPOCH + Duration::from_secs(1011);
+    assert_error(run_access(&set, &mut ctx), 401, "Unauthorized");
+}
+
+#[test]
+fn preflight_and_anonymous() {
+    let mut f = Fixture::default();
+    let anon = f.consumer("anon");
+    f.global(
+        "key-auth",
+        json!({ "run_on_preflight": false, "anonymous": "anon" }),
+    );
+    let set = f.build();
+    let mut ctx = req(Method::OPTIONS, "/");
+    assert!(run_access(&set, &mut ctx).is_continue());
+    assert!(ctx.consumer.is_none());
+    let mut ctx = req(Method::GET, "/?apikey=wrong");
+    assert!(run_access(&set, &mut ctx).is_continue());
+    assert_eq!(ctx.consumer.as_ref().unwrap().id, anon);
+    assert!(ctx.credential.is_none());
+    assert_eq!(header(&ctx.headers, "x-anonymous-consumer"), Some("true"));
+    assert_eq!(header(&ctx.headers, "x-consumer-username"), Some("anon"));
+
+    // anonymous by id works too; a missing one is a 500
+    let mut f = Fixture::default();
+    let anon = f.consumer("anon");
+    f.global("key-auth", json!({ "anonymous": anon.to_string() }));
+    let mut ctx = req(Method::GET, "/");
+    assert!(run_access(&f.build(), &mut ctx).is_continue());
+    let mut f = Fixture::default();
+    f.global("key-auth", json!({ "anonymous": "ghost" }));
+    let d = run_access(&f.build(), &mut req(Method::GET, "/"));
+    assert_error(
+        d,
+        500,
+        "anonymous consumer ghost is configured but doesn't exist",
+    );
+}
+
+#[test]
+fn config_validation() {
+    let c = filled("key-auth", json!({}));
+    assert_eq!(
+        c,
+        json!({
+            "key_names": ["apikey"], "hide_credentials": false, "anonymous": null,
+            "key_in_header": true, "key_in_query": true, "key_in_body": false,
+            "run_on_preflight": true, "realm": null
+        })
+    );
+    let e = config_errors("key-auth", json!({ "key_names": ["bad name"] }));
+    assert_eq!(
+        e["key_names"][0],
+        "bad header name 'bad name', allowed characters are A-Z, a-z, 0-9, '_', and '-'"
+    );
+    let e = config_errors("key-auth", json!({ "hide_credentials": "yes" }));
+    assert_eq!(e["hide_credentials"], "expected a boolean");
+    let e = validate(json!({ "name": "key-auth", "consumer": { "id": uuid::Uuid::new_v4() } }))
+        .unwrap_err();
+    assert_eq!(e["fields"]["consumer"], "value must be null");
+    let e = config_errors("key-auth", json!({ "nope": 1 }));
+    assert_eq!(e["nope"], "unknown field");
+}
+
+#[test]
+fn decision_is_continue_without_plugins() {
+    let set = Fixture::default().build();
+    assert!(matches!(
+        run_access(&set, &mut req(Method::GET, "/")),
+        Decision::Continue
+    ));
+}

@@ -1,0 +1,66 @@
+//! Small helpers shared by plugins: constant-time comparison, digests, and
+//! turning a plugin's validated `config` JSON into its typed configuration.
+
+use gantry_core::schema::{Schema, ValidateOptions};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use subtle::ConstantTimeEq;
+
+/// Constant-time equality of two byte strings (length is not secret).
+pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && bool::from(a.ct_eq(b))
+}
+
+/// SHA-256 digest.
+pub fn sha256(data: &[u8]) -> [u8; 32] {
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(d.as_ref());
+    out
+}
+
+/// Lowercase hex of SHA-1 (basic-auth password hashing).
+pub fn sha1_hex(data: &[u8]) -> String {
+    sha1_smol::Sha1::from(data).digest().to_string()
+}
+
+/// The `config` record of a plugin subschema.
+pub fn config_record(subschema: &Schema) -> Option<&Schema> {
+    subschema.field("config").and_then(|f| f.record.as_deref())
+}
+
+/// Validates `config` against the plugin's config record (filling Kong's
+/// defaults) and deserializes it into the typed configuration.
+pub fn parse_config<T: DeserializeOwned>(subschema: &Schema, config: &Value) -> Result<T, String> {
+    let value = match config_record(subschema) {
+        Some(record) => {
+            let opts = ValidateOptions {
+                generate_auto: false,
+                ..ValidateOptions::default()
+            };
+            let input = if config.is_null() {
+                Value::Object(Default::default())
+            } else {
+                config.clone()
+            };
+            record
+                .validate(&input, &opts)
+                .map_err(|t| gantry_core::error::schema_violation_message(&t))?
+        }
+        None => config.clone(),
+    };
+    serde_json::from_value(value).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ct_eq_and_digests() {
+        assert!(ct_eq(b"abc", b"abc"));
+        assert!(!ct_eq(b"abc", b"abd"));
+        assert!(!ct_eq(b"abc", b"ab"));
+        assert_eq!(sha1_hex(b"abc"), "a9993e364706816aba3e25717850c26c9cd0d89d");
+    }
+}
