@@ -4,10 +4,18 @@
 use gantry_core::schema::typedefs as t;
 use gantry_core::schema::{EntityCheck, Field, Schema};
 
+pub mod acl;
+pub mod basic_auth;
+pub mod ip_restriction;
 pub mod key_auth;
 
 /// Every plugin this crate provides.
-pub static ALL: &[&'static dyn crate::plugin::Plugin] = &[&key_auth::KeyAuth];
+pub static ALL: &[&'static dyn crate::plugin::Plugin] = &[
+    &key_auth::KeyAuth,
+    &basic_auth::BasicAuth,
+    &acl::AclPlugin,
+    &ip_restriction::IpRestriction,
+];
 
 /// How a plugin's `consumer` scope is treated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,7 +26,8 @@ pub(crate) enum ConsumerScope {
     Forbidden,
 }
 
-/// A plugin subschema: scope restriction, `protocols` and the `config` record.
+/// A plugin subschema: scope restriction, `protocols`, the `config` record, and
+/// plugin-level entity checks (see [`config_check`]).
 pub(crate) fn subschema(
     consumer: ConsumerScope,
     protocols: Field,
@@ -30,10 +39,10 @@ pub(crate) fn subschema(
         fields.push(("consumer", t::foreign("consumers").must_be_null(None)));
     }
     fields.push(("protocols", protocols));
-    let mut record = Schema::record(config);
-    record.entity_checks = checks;
-    fields.push(("config", Field::record(record).required()));
-    Schema::record(fields)
+    fields.push(("config", Field::record(Schema::record(config)).required()));
+    let mut sub = Schema::record(fields);
+    sub.entity_checks = checks;
+    sub
 }
 
 /// A boolean with a default (`required = true` as Kong's 3.x schemas declare).
@@ -45,3 +54,30 @@ pub(crate) fn boolean(default: bool) -> Field {
 
 #[cfg(test)]
 pub(crate) mod testkit;
+
+/// Whether `config.<name>` is non-empty (Kong's `is_nonempty`).
+pub(crate) fn config_nonempty(
+    entity: &serde_json::Map<String, serde_json::Value>,
+    name: &str,
+) -> bool {
+    use serde_json::Value;
+    match entity.get("config").and_then(|c| c.get(name)) {
+        None | Some(Value::Null) => false,
+        Some(Value::String(s)) => !s.is_empty(),
+        Some(Value::Array(a)) => !a.is_empty(),
+        Some(Value::Object(m)) => !m.is_empty(),
+        Some(_) => true,
+    }
+}
+
+/// A plugin-level check over `config` fields (Kong's `config.x` entity checks);
+/// its error is reported under `@entity`.
+pub(crate) fn config_check(
+    check: fn(&serde_json::Map<String, serde_json::Value>) -> Result<(), String>,
+) -> EntityCheck {
+    EntityCheck::Custom(gantry_core::schema::CustomCheck {
+        field_sources: vec!["config"],
+        run_with_missing_fields: true,
+        check,
+    })
+}

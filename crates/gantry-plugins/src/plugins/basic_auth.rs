@@ -1,0 +1,300 @@
+//! basic-auth (PRIORITY 1100): HTTP Basic credentials checked against
+//! `sha1(password .. consumer_id)` (`kong/plugins/basic-auth/access.lua`,
+//! kong-reference §6.3).
+
+use std::sync::Arc;
+
+use base64::Engine;
+use gantry_core::schema::typedefs as t;
+use gantry_core::schema::{Field, Schema};
+use http::StatusCode;
+use http::header::{AUTHORIZATION, HeaderName, PROXY_AUTHORIZATION, WWW_AUTHENTICATE};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{ConsumerScope, boolean, subschema};
+use crate::consumers::{BasicEntry, ConsumerIndex, authenticate, authenticate_anonymous};
+use crate::ctx::RequestCtx;
+use crate::plugin::{ConfigureEnv, Phases, Plugin, PluginHandler};
+use crate::respond::{Decision, KongResponse};
+use crate::util::{ct_eq, sha1_hex};
+
+/// The basic-auth plugin.
+#[derive(Debug)]
+pub struct BasicAuth;
+
+#[derive(Debug, Deserialize)]
+struct Config {
+    anonymous: Option<String>,
+    hide_credentials: bool,
+    realm: String,
+}
+
+impl Plugin for BasicAuth {
+    fn name(&self) -> &'static str {
+        "basic-auth"
+    }
+
+    fn priority(&self) -> i32 {
+        1100
+    }
+
+    fn schema(&self) -> Schema {
+        subschema(
+            ConsumerScope::Forbidden,
+            t::protocols_http(),
+            vec![
+                ("anonymous", Field::string().describe("An optional string (Consumer UUID or username) value to use as an “anonymous” consumer if authentication fails. If empty (default null), the request will fail with an authentication failure `4xx`. Please note that this value must refer to the Consumer `id` or `username` attribute, and **not** its `custom_id`.")),
+                ("hide_credentials", boolean(false).describe("An optional boolean value telling the plugin to show or hide the credential from the upstream service. If `true`, the plugin will strip the credential from the request (i.e. the `Authorization` header) before proxying it.")),
+                ("realm", Field::string().required().default(json!("service")).describe("When authentication fails the plugin sends `WWW-Authenticate` header with `realm` attribute value.")),
+            ],
+            vec![],
+        )
+    }
+
+    fn configure(
+        &self,
+        config: &Value,
+        env: &ConfigureEnv,
+    ) -> Result<Box<dyn PluginHandler>, String> {
+        let config: Config = crate::util::parse_config(&self.schema(), config)?;
+        let www_authenticate = format!("Basic realm=\"{}\"", config.realm);
+        Ok(Box::new(Handler {
+            config,
+            www_authenticate,
+            index: env.index.clone(),
+        }))
+    }
+}
+
+struct Handler {
+    config: Config,
+    www_authenticate: String,
+    index: Arc<ConsumerIndex>,
+}
+
+/// Kong's `retrieve_credentials`: `\s*[Bb]asic\s*(.+)` anywhere in the header,
+/// base64-decoded, split as `([^:]+):(.*)`.
+fn parse_basic(value: &[u8]) -> Option<(String, String)> {
+    let s = std::str::from_utf8(value).ok()?;
+    let start = s.find("Basic").into_iter().chain(s.find("basic")).min()?;
+    let rest = s.get(start + 5..)?.trim_start();
+    if rest.is_empty() {
+        return None;
+    }
+    let decoded = lenient_b64().decode(rest.as_bytes()).ok()?;
+    let decoded = String::from_utf8(decoded).ok()?;
+    let (user, pass) = decoded.split_once(':')?;
+    if user.is_empty() {
+        return None;
+    }
+    Some((user.to_string(), pass.to_string()))
+}
+
+/// Standard base64 accepting missing padding, like `ngx.decode_base64`.
+pub(crate) fn lenient_b64() -> base64::engine::GeneralPurpose {
+    base64::engine::GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        base64::engine::GeneralPurposeConfig::new()
+            .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+    )
+}
+
+impl Handler {
+    fn unauthorized(&self, ctx: &RequestCtx) -> KongResponse {
+        ctx.error(StatusCode::UNAUTHORIZED, "Unauthorized")
+            .with_header(WWW_AUTHENTICATE, &self.www_authenticate)
+    }
+
+    fn retrieve(&self, ctx: &mut RequestCtx, header: HeaderName) -> Option<(String, String)> {
+        let creds = ctx
+            .headers
+            .get(&header)
+            .and_then(|v| parse_basic(v.as_bytes()));
+        if self.config.hide_credentials {
+            ctx.headers.remove(&header);
+        }
+        creds
+    }
+
+    fn lookup(&self, user: Option<&(String, String)>) -> Option<&BasicEntry> {
+        user.and_then(|(u, _)| self.index.basic_auth(u))
+    }
+
+    fn authenticate(&self, ctx: &mut RequestCtx) -> Result<(), KongResponse> {
+        if !ctx.headers.contains_key(AUTHORIZATION)
+            && !ctx.headers.contains_key(PROXY_AUTHORIZATION)
+        {
+            return Err(self.unauthorized(ctx));
+        }
+        let mut given = self.retrieve(ctx, PROXY_AUTHORIZATION);
+        let mut entry = self.lookup(given.as_ref());
+        if entry.is_none() {
+            given = self.retrieve(ctx, AUTHORIZATION);
+            entry = self.lookup(given.as_ref());
+        }
+        let (Some(entry), Some((_, password))) = (entry, given) else {
+            return Err(self.unauthorized(ctx));
+        };
+        let mut salted = password.into_bytes();
+        salted.extend_from_slice(entry.credential.consumer_id.to_string().as_bytes());
+        let digest = sha1_hex(&salted);
+        if !ct_eq(digest.as_bytes(), entry.password_hash.as_bytes()) {
+            return Err(self.unauthorized(ctx));
+        }
+        let Some(consumer) = self.index.consumer(&entry.credential.consumer_id) else {
+            return Err(ctx.error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "An unexpected error occurred",
+            ));
+        };
+        authenticate(ctx, Some(consumer.clone()), Some(entry.credential.clone()));
+        Ok(())
+    }
+}
+
+impl PluginHandler for Handler {
+    fn phases(&self) -> Phases {
+        Phases::ACCESS
+    }
+
+    fn access(&self, ctx: &mut RequestCtx) -> Decision {
+        match &self.config.anonymous {
+            Some(anonymous) => {
+                if ctx.credential.is_some() {
+                    return Decision::Continue;
+                }
+                match self.authenticate(ctx) {
+                    Ok(()) => Decision::Continue,
+                    Err(_) => authenticate_anonymous(ctx, &self.index, anonymous),
+                }
+            }
+            None => match self.authenticate(ctx) {
+                Ok(()) => Decision::Continue,
+                Err(resp) => Decision::Respond(resp),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+    use gantry_core::{BasicAuthCredential, ForeignKey};
+    use http::Method;
+    use serde_json::json;
+
+    use crate::plugins::testkit::*;
+    use crate::util::sha1_hex;
+
+    fn setup(config: serde_json::Value) -> (Fixture, uuid::Uuid) {
+        let mut f = Fixture::default();
+        let bob = f.consumer("bob");
+        f.basicauth.push(BasicAuthCredential {
+            id: uuid::Uuid::new_v4(),
+            created_at: 1,
+            consumer: ForeignKey::new(bob),
+            username: "user".into(),
+            password: sha1_hex(format!("pa:ss{bob}").as_bytes()),
+            tags: None,
+        });
+        f.global("basic-auth", config);
+        (f, bob)
+    }
+
+    fn basic(user_pass: &str) -> String {
+        format!("Basic {}", STANDARD.encode(user_pass))
+    }
+
+    #[test]
+    fn accepts_valid_credentials() {
+        let (f, bob) = setup(json!({}));
+        let set = f.build();
+        let mut ctx = with_header(req(Method::GET, "/"), "authorization", &basic("user:pa:ss"));
+        assert!(run_access(&set, &mut ctx).is_continue());
+        assert_eq!(
+            header(&ctx.headers, "x-consumer-id"),
+            Some(bob.to_string().as_str())
+        );
+        assert_eq!(
+            header(&ctx.headers, "x-credential-identifier"),
+            Some("user")
+        );
+        assert!(ctx.headers.contains_key("authorization"));
+        // Proxy-Authorization first; lowercase scheme; hide_credentials
+        let (f, _) = setup(json!({ "hide_credentials": true }));
+        let set = f.build();
+        let v = format!("basic {}", STANDARD.encode("user:pa:ss"));
+        let mut ctx = with_header(req(Method::GET, "/"), "proxy-authorization", &v);
+        assert!(run_access(&set, &mut ctx).is_continue());
+        assert!(!ctx.headers.contains_key("proxy-authorization"));
+    }
+
+    #[test]
+    fn rejections_are_401_with_realm() {
+        let (f, _) = setup(json!({}));
+        let set = f.build();
+        let cases = [
+            None,
+            Some(basic("user:wrong")),
+            Some(basic("nobody:pa:ss")),
+            Some(basic(":pa:ss")),
+            Some("Basic !!!notbase64".to_string()),
+            Some("Bearer abc".to_string()),
+        ];
+        for c in cases {
+            let mut ctx = req(Method::GET, "/");
+            if let Some(v) = &c {
+                ctx = with_header(ctx, "authorization", v);
+            }
+            let r = assert_error(run_access(&set, &mut ctx), 401, "Unauthorized");
+            assert_eq!(
+                header(&r.headers, "www-authenticate"),
+                Some("Basic realm=\"service\""),
+                "{c:?}"
+            );
+        }
+        let (f, _) = setup(json!({ "realm": "kong" }));
+        let r = assert_error(
+            run_access(&f.build(), &mut req(Method::GET, "/")),
+            401,
+            "Unauthorized",
+        );
+        assert_eq!(
+            header(&r.headers, "www-authenticate"),
+            Some("Basic realm=\"kong\"")
+        );
+    }
+
+    #[test]
+    fn anonymous_fallback_and_logical_or() {
+        let (mut f, _) = setup(json!({}));
+        f.plugins.clear();
+        let anon = f.consumer("anon");
+        f.global("basic-auth", json!({ "anonymous": "anon" }));
+        f.key(anon, "k");
+        f.global("key-auth", json!({ "anonymous": "anon" }));
+        let set = f.build();
+        // key-auth (1250) runs first and authenticates; basic-auth then skips
+        let mut ctx = req(Method::GET, "/?apikey=k");
+        assert!(run_access(&set, &mut ctx).is_continue());
+        assert!(ctx.credential.is_some());
+        // neither: anonymous
+        let mut ctx = req(Method::GET, "/");
+        assert!(run_access(&set, &mut ctx).is_continue());
+        assert_eq!(ctx.consumer.as_ref().unwrap().id, anon);
+        assert_eq!(header(&ctx.headers, "x-anonymous-consumer"), Some("true"));
+    }
+
+    #[test]
+    fn config_validation() {
+        assert_eq!(
+            filled("basic-auth", json!({})),
+            json!({ "anonymous": null, "hide_credentials": false, "realm": "service" })
+        );
+        let e = config_errors("basic-auth", json!({ "realm": 1 }));
+        assert_eq!(e["realm"], "expected a string");
+    }
+}
