@@ -295,16 +295,14 @@ impl PluginSet {
     }
 
     /// The chain for a matched route and its service (a map lookup). Unknown
-    /// routes fall back to the service's chain, then to the global one.
+    /// routes fall back to the service's chain, then to the instances scoped to
+    /// neither a route nor a service (global and consumer-only ones).
     pub fn chain_for(&self, route: Option<Uuid>, service: Option<Uuid>) -> &Arc<PluginChain> {
         if let Some(c) = route.and_then(|r| self.by_route.get(&r)) {
             return c;
         }
         if let Some(c) = service.and_then(|s| self.by_service.get(&s)) {
             return c;
-        }
-        if route.is_none() && service.is_none() {
-            return &self.global;
         }
         &self.serviceless
     }
@@ -442,3 +440,7 @@ impl PluginRun {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "chain_tests.rs"]
+mod tests;
