@@ -65,8 +65,12 @@ fn serve(settings: &Settings) -> anyhow::Result<()> {
             );
         }
         let builder = reconfigure::Builder::new(settings)?;
+        // Subscribe before reading, so no change falls between the two.
+        let changes = store.subscribe();
+        let version = store.version();
+        let mirror = reconfigure::Mirror::load(store.as_ref()).await?;
         let snapshot = builder
-            .build(store.as_ref(), None)
+            .compile(mirror.entities(), None)
             .await
             .context("cannot compile the configuration")?;
         let shared = Arc::new(ArcSwap::new(snapshot));
@@ -81,7 +85,14 @@ fn serve(settings: &Settings) -> anyhow::Result<()> {
             let scheme = if spec.tls { "https" } else { "http" };
             tracing::info!("proxy listening on {scheme}://{addr} ({workers} worker(s))");
         }
-        tokio::spawn(reconfigure::follow(Arc::clone(&store), Arc::clone(&shared), builder));
+        tokio::spawn(reconfigure::follow(
+            Arc::clone(&store),
+            changes,
+            mirror,
+            version,
+            Arc::clone(&shared),
+            builder,
+        ));
         admin::start(settings, admin::state(settings, Arc::clone(&store), Arc::clone(&shared))).await?;
         tracing::info!(prefix = %settings.prefix.display(), "Gantry started");
         wait_for_signals(settings, store.as_ref()).await?;

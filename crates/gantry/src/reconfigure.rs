@@ -1,18 +1,131 @@
-//! Live reconfiguration: the store is the source of truth; every committed change
-//! rebuilds the proxy's snapshot off the hot path (on a blocking thread) and swaps it in
-//! atomically. Bursts of changes are coalesced into one rebuild; in-flight requests
-//! finish on the snapshot they started with.
+//! Live reconfiguration: the store is the source of truth. The entities the proxy
+//! compiles are mirrored in memory; each committed change re-reads only the rows it
+//! touched, and the snapshot is rebuilt off the hot path (on a blocking thread) and
+//! swapped in atomically. Bursts of changes are coalesced into one rebuild; in-flight
+//! requests finish on the snapshot they started with. A lagging subscriber, or a
+//! `replace_all`, reloads everything.
 
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
 use gantry_balancer::{Dns, DnsOptions, NetProber, Prober};
-use gantry_core::declarative::DeclarativeConfig;
+use gantry_core::{Certificate, Route, Service, Sni, Target, Upstream};
 use gantry_proxy::snapshot::BuildContext;
 use gantry_proxy::{ConfigEntities, Snapshot};
-use gantry_store::Store;
-use tokio::sync::broadcast::error::RecvError;
+use gantry_store::{Change, Store};
+use serde_json::Value;
+use tokio::sync::broadcast::Receiver;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+use uuid::Uuid;
+
+/// The entities the proxy compiles, by id: a mirror of the store kept current by change
+/// events (consumers and credentials are not needed by the proxy yet).
+#[derive(Debug, Default, Clone)]
+pub struct Mirror {
+    services: BTreeMap<Uuid, Service>,
+    routes: BTreeMap<Uuid, Route>,
+    upstreams: BTreeMap<Uuid, Upstream>,
+    targets: BTreeMap<Uuid, Target>,
+    certificates: BTreeMap<Uuid, Certificate>,
+    snis: BTreeMap<Uuid, Sni>,
+}
+
+/// Calls `$m!(field)` for every mirrored entity kind (the field is the schema name).
+macro_rules! for_each_kind {
+    ($m:ident) => {
+        $m!(services);
+        $m!(routes);
+        $m!(upstreams);
+        $m!(targets);
+        $m!(certificates);
+        $m!(snis);
+    };
+}
+
+impl Mirror {
+    /// Whether the proxy compiles entities of this kind.
+    fn mirrors(entity: &str) -> bool {
+        matches!(
+            entity,
+            "services" | "routes" | "upstreams" | "targets" | "certificates" | "snis"
+        )
+    }
+
+    /// Puts (or, with `None`, removes) one row. A row that does not fit its type is
+    /// reported and left out.
+    pub fn apply(&mut self, entity: &str, id: Uuid, value: Option<Value>) -> Result<(), String> {
+        macro_rules! put {
+            ($f:ident) => {
+                if entity == stringify!($f) {
+                    match value {
+                        None => {
+                            self.$f.remove(&id);
+                        }
+                        Some(v) => {
+                            let typed = serde_json::from_value(v)
+                                .map_err(|e| format!("{entity} {id}: {e}"))?;
+                            self.$f.insert(id, typed);
+                        }
+                    }
+                    return Ok(());
+                }
+            };
+        }
+        for_each_kind!(put);
+        Ok(())
+    }
+
+    /// Reads every mirrored entity from the store.
+    pub async fn load(store: &dyn Store) -> anyhow::Result<Mirror> {
+        let dump = store
+            .dump()
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot read the configuration: {e}"))?;
+        let mut mirror = Mirror::default();
+        for (entity, rows) in dump {
+            if !Mirror::mirrors(&entity) {
+                continue;
+            }
+            for v in rows {
+                let id = v
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .and_then(|s| Uuid::parse_str(s).ok());
+                let Some(id) = id else { continue };
+                if let Err(e) = mirror.apply(&entity, id, Some(v)) {
+                    tracing::error!("skipping an entity that does not load: {e}");
+                }
+            }
+        }
+        Ok(mirror)
+    }
+
+    /// The entities as the snapshot builder takes them.
+    pub fn entities(&self) -> ConfigEntities {
+        let mut out = ConfigEntities::default();
+        macro_rules! copy {
+            ($f:ident) => {
+                out.$f = self.$f.values().cloned().collect();
+            };
+        }
+        for_each_kind!(copy);
+        out
+    }
+}
+
+/// The entities the proxy compiles, from a typed declarative configuration.
+pub fn entities(cfg: &gantry_core::declarative::DeclarativeConfig) -> ConfigEntities {
+    ConfigEntities {
+        services: cfg.services.clone(),
+        routes: cfg.routes.clone(),
+        upstreams: cfg.upstreams.clone(),
+        targets: cfg.targets.clone(),
+        certificates: cfg.certificates.clone(),
+        snis: cfg.snis.clone(),
+    }
+}
 
 /// What snapshot builds share: the DNS client and the prober for active health checks.
 #[derive(Clone)]
@@ -31,28 +144,20 @@ impl Builder {
         Ok(Builder { dns, prober })
     }
 
-    /// Builds a snapshot from everything in the store, carrying balancer state over
-    /// from `previous`, and starts its health checks.
-    pub async fn build(
+    /// Compiles a snapshot on a blocking thread, carrying balancer state over from
+    /// `previous`, and starts its health checks.
+    pub async fn compile(
         &self,
-        store: &dyn Store,
+        entities: ConfigEntities,
         previous: Option<Arc<Snapshot>>,
     ) -> anyhow::Result<Arc<Snapshot>> {
-        let dump = store
-            .dump()
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot read the configuration: {e}"))?;
         let dns = self.dns.clone();
         let snapshot = tokio::task::spawn_blocking(move || {
-            let (cfg, errors) = DeclarativeConfig::from_entity_map(&dump);
-            for e in errors {
-                tracing::error!("skipping an entity that does not load: {e}");
-            }
             let ctx = BuildContext {
                 dns: &dns,
                 previous: previous.as_deref(),
             };
-            Snapshot::build_with(&entities(&cfg), ctx).map_err(anyhow::Error::from)
+            Snapshot::build_with(&entities, ctx).map_err(anyhow::Error::from)
         })
         .await
         .map_err(|e| anyhow::anyhow!("snapshot builder failed: {e}"))??;
@@ -61,45 +166,101 @@ impl Builder {
     }
 }
 
-/// The entities the proxy compiles, from a typed configuration.
-pub fn entities(cfg: &DeclarativeConfig) -> ConfigEntities {
-    ConfigEntities {
-        services: cfg.services.clone(),
-        routes: cfg.routes.clone(),
-        upstreams: cfg.upstreams.clone(),
-        targets: cfg.targets.clone(),
-        certificates: cfg.certificates.clone(),
-        snis: cfg.snis.clone(),
-    }
+/// What the pending change events ask for.
+enum Pending {
+    Rows(HashSet<(String, Uuid)>),
+    Everything,
 }
 
-/// Follows the store's changes until the store goes away, swapping in a new snapshot
-/// after each (coalesced) change. A snapshot that fails to build is logged and the
-/// running one kept.
-pub async fn follow(store: Arc<dyn Store>, shared: Arc<ArcSwap<Snapshot>>, builder: Builder) {
-    let mut changes = store.subscribe();
-    let mut built_version = store.version();
+/// Waits for the next change, then drains everything else already queued.
+async fn next_changes(changes: &mut Receiver<Change>, built: u64) -> Option<Pending> {
+    let mut rows = HashSet::new();
+    let add = |c: Change, rows: &mut HashSet<(String, Uuid)>| -> bool {
+        if c.version <= built {
+            return false;
+        }
+        if c.full {
+            return true;
+        }
+        rows.extend(c.touched);
+        false
+    };
+    let mut everything = match changes.recv().await {
+        Ok(c) => add(c, &mut rows),
+        Err(RecvError::Lagged(_)) => true,
+        Err(RecvError::Closed) => return None,
+    };
     loop {
-        match changes.recv().await {
-            Ok(change) if change.version <= built_version => continue,
-            Ok(_) | Err(RecvError::Lagged(_)) => {}
-            Err(RecvError::Closed) => return,
+        match changes.try_recv() {
+            Ok(c) => everything |= add(c, &mut rows),
+            Err(TryRecvError::Lagged(_)) => everything = true,
+            Err(TryRecvError::Empty) => break,
+            Err(TryRecvError::Closed) => return None,
         }
-        // Coalesce whatever else already arrived.
-        while let Ok(c) = changes.try_recv() {
-            tracing::trace!(version = c.version, "coalesced change");
-        }
+    }
+    Some(if everything {
+        Pending::Everything
+    } else {
+        Pending::Rows(rows)
+    })
+}
+
+/// Follows the store's changes until the store goes away. `changes` must have been
+/// subscribed before `mirror` was loaded (at `version`), so nothing is missed. A
+/// snapshot that fails to build is logged and the running one kept.
+pub async fn follow(
+    store: Arc<dyn Store>,
+    mut changes: Receiver<Change>,
+    mut mirror: Mirror,
+    mut built: u64,
+    shared: Arc<ArcSwap<Snapshot>>,
+    builder: Builder,
+) {
+    loop {
+        let Some(pending) = next_changes(&mut changes, built).await else {
+            return;
+        };
         let version = store.version();
         let started = Instant::now();
+        match pending {
+            Pending::Everything => match Mirror::load(store.as_ref()).await {
+                Ok(m) => mirror = m,
+                Err(e) => {
+                    tracing::error!("configuration change not applied: {e:#}");
+                    continue;
+                }
+            },
+            Pending::Rows(rows) if rows.iter().all(|(e, _)| !Mirror::mirrors(e)) => {
+                built = version;
+                continue;
+            }
+            Pending::Rows(rows) => {
+                for (entity, id) in rows {
+                    if !Mirror::mirrors(&entity) {
+                        continue;
+                    }
+                    match store.get(&entity, id).await {
+                        Ok(row) => {
+                            if let Err(e) = mirror.apply(&entity, id, row) {
+                                tracing::error!("skipping an entity that does not load: {e}");
+                            }
+                        }
+                        Err(e) => tracing::error!("cannot read {entity} {id}: {e}"),
+                    }
+                }
+            }
+        }
+        let read = started.elapsed();
         match builder
-            .build(store.as_ref(), Some(shared.load_full()))
+            .compile(mirror.entities(), Some(shared.load_full()))
             .await
         {
             Ok(snapshot) => {
                 shared.store(snapshot);
-                built_version = version;
+                built = version;
                 tracing::debug!(
                     version,
+                    read_ms = read.as_millis() as u64,
                     elapsed_ms = started.elapsed().as_millis() as u64,
                     "configuration applied"
                 );

@@ -1,0 +1,173 @@
+#!/usr/bin/env python3
+"""Admin API → proxy propagation, on loopback (issue: Admin API on SQLite, live reconfiguration).
+
+Measures, against a fresh Gantry with the default embedded SQLite store:
+  1. write-to-visible latency: with N routes + N consumers loaded, POST a new route via
+     the Admin API, then poll the proxy until it answers 200; p50/p99 over WRITES writes;
+  2. proxy throughput while an Admin write lands every 100 ms, vs idle (wrk, fixed time),
+     and failed requests during the writes;
+  3. startup-to-serving time and RSS with BIG routes loaded (db_import first).
+
+Usage (after `cargo build --release`):
+    bench/admin-reconfig.py                  # N=10000, WRITES=100, BIG=100000
+    N=1000 WRITES=20 BIG=10000 bench/admin-reconfig.py   # quick
+Every process it starts is stopped by PID; every load run is bounded in time.
+"""
+import http.client, json, os, shutil, socket, subprocess, sys, tempfile, threading, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.environ.get("GANTRY_BIN", os.path.join(ROOT, "target/release/gantry"))
+N = int(os.environ.get("N", "10000"))
+WRITES = int(os.environ.get("WRITES", "100"))
+BIG = int(os.environ.get("BIG", "100000"))
+WRK_SECONDS = int(os.environ.get("WRK_SECONDS", "5"))
+
+
+def free_port():
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
+
+
+def origin():
+    """A tiny keep-alive HTTP origin in a thread (answers 200 'ok')."""
+    srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("127.0.0.1", 0)); srv.listen(512)
+    def conn(c):
+        buf = b""
+        try:
+            while True:
+                d = c.recv(65536)
+                if not d: return
+                buf += d
+                while b"\r\n\r\n" in buf:
+                    _, buf = buf.split(b"\r\n\r\n", 1)
+                    c.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+        except OSError:
+            return
+    def loop():
+        while True:
+            c, _ = srv.accept()
+            threading.Thread(target=conn, args=(c,), daemon=True).start()
+    threading.Thread(target=loop, daemon=True).start()
+    return srv.getsockname()[1]
+
+
+def write_config(path, n_routes, n_consumers, origin_port):
+    with open(path, "w") as f:
+        f.write('_format_version: "3.0"\nservices:\n- name: bulk\n  url: http://127.0.0.1:%d\n  routes:\n' % origin_port)
+        for i in range(n_routes):
+            f.write('  - name: r%d\n    paths: ["/bulk/%d/"]\n' % (i, i))
+        if n_consumers:
+            f.write("consumers:\n")
+            for i in range(n_consumers):
+                f.write("- username: c%d\n" % i)
+
+
+class Node:
+    def __init__(self, prefix, proxy, admin):
+        self.env = {"PATH": os.environ.get("PATH", ""), "KONG_PREFIX": prefix,
+                    "KONG_PROXY_LISTEN": "127.0.0.1:%d" % proxy, "KONG_ADMIN_LISTEN": "127.0.0.1:%d" % admin,
+                    "KONG_NGINX_WORKER_PROCESSES": "1", "KONG_LOG_LEVEL": "warn"}
+        self.proxy, self.admin = proxy, admin
+
+    def cli(self, *args):
+        subprocess.run([BIN, *args], env=self.env, check=True, stdout=subprocess.DEVNULL)
+
+    def start(self):
+        t0 = time.monotonic()
+        self.p = subprocess.Popen([BIN, "start"], env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        while True:
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", self.proxy, timeout=1); c.request("GET", "/bulk/0/")
+                if c.getresponse().status == 200: break
+            except OSError:
+                pass
+            if time.monotonic() - t0 > 120: raise SystemExit("node did not start")
+            time.sleep(0.01)
+        return time.monotonic() - t0
+
+    def rss_mib(self):
+        with open("/proc/%d/status" % self.p.pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"): return int(line.split()[1]) / 1024
+        return 0
+
+    def stop(self):
+        self.p.terminate(); self.p.wait(timeout=30)
+
+
+def pct(xs, p):
+    xs = sorted(xs); return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
+
+
+def admin_post(port, path, body):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    c.request("POST", path, json.dumps(body), {"Content-Type": "application/json"})
+    r = c.getresponse(); data = r.read()
+    if r.status != 201: raise SystemExit("admin write failed: %d %s" % (r.status, data[:200]))
+
+
+def visible_latency(node, i):
+    # Trailing slash: route paths are prefixes, so "/new/1" would also match "/new/10".
+    path = "/new/%d/" % i
+    pc = http.client.HTTPConnection("127.0.0.1", node.proxy, timeout=5)
+    t0 = time.monotonic()
+    admin_post(node.admin, "/services/bulk/routes", {"name": "new%d" % i, "paths": [path]})
+    while True:
+        pc.request("GET", path); r = pc.getresponse(); r.read()
+        if r.status == 200: return (time.monotonic() - t0) * 1000
+        if time.monotonic() - t0 > 10: raise SystemExit("write %d never became visible" % i)
+
+
+def wrk(port, seconds):
+    out = subprocess.run(["wrk", "-t1", "-c20", "-d%ds" % seconds, "http://127.0.0.1:%d/bulk/1/" % port],
+                         capture_output=True, text=True).stdout
+    rps = float([l for l in out.splitlines() if l.startswith("Requests/sec")][0].split()[1])
+    errors = 0
+    for l in out.splitlines():
+        if "Non-2xx" in l or "Socket errors" in l:
+            errors += sum(int(x) for x in l.replace(",", " ").split() if x.isdigit())
+    return rps, errors
+
+
+def main():
+    if not os.path.exists(BIN): raise SystemExit("build first: cargo build --release (%s missing)" % BIN)
+    op = origin()
+    work = tempfile.mkdtemp(prefix="gantry-bench-")
+    try:
+        print("== write-to-visible with %d routes + %d consumers, %d writes" % (N, N, WRITES))
+        node = Node(os.path.join(work, "a"), free_port(), free_port())
+        cfg = os.path.join(work, "a.yml"); write_config(cfg, N, N, op)
+        node.cli("migrations", "bootstrap"); node.cli("config", "db_import", cfg)
+        node.start()
+        lat = [visible_latency(node, i) for i in range(WRITES)]
+        print("write→visible ms: p50 %.1f  p99 %.1f  max %.1f" % (pct(lat, 50), pct(lat, 99), max(lat)))
+        if os.environ.get("VERBOSE"):
+            print("  all:", " ".join("%.0f" % x for x in lat))
+
+        if shutil.which("wrk"):
+            idle, idle_err = wrk(node.proxy, WRK_SECONDS)
+            stop = threading.Event(); count = [0]
+            def writer():
+                while not stop.is_set():
+                    admin_post(node.admin, "/services/bulk/routes", {"name": "w%d" % count[0], "paths": ["/w/%d/" % count[0]]})
+                    count[0] += 1; time.sleep(0.1)
+            t = threading.Thread(target=writer); t.start()
+            busy, busy_err = wrk(node.proxy, WRK_SECONDS)
+            stop.set(); t.join()
+            print("proxy req/s idle %.0f, during %d writes %.0f (%.0f%%), failed requests %d" % (
+                idle, count[0], busy, 100 * busy / idle, idle_err + busy_err))
+        node.stop()
+
+        print("== startup and RSS with %d routes" % BIG)
+        node = Node(os.path.join(work, "b"), free_port(), free_port())
+        cfg = os.path.join(work, "b.yml"); write_config(cfg, BIG, 0, op)
+        node.cli("migrations", "bootstrap"); node.cli("config", "db_import", cfg)
+        took = node.start()
+        print("startup to serving: %.2f s; RSS %.0f MiB" % (took, node.rss_mib()))
+        node.stop()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
