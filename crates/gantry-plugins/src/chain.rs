@@ -354,6 +354,21 @@ impl PluginRun {
             .any(|i| i.phases.access && i.handler.needs_request_body(ctx))
     }
 
+    /// The most body bytes the proxy has to buffer (`None` = the whole body):
+    /// the largest cap among handlers needing the body, unbounded if any has none.
+    pub fn request_body_cap(&self, ctx: &RequestCtx) -> Option<u64> {
+        let mut cap = Some(0u64);
+        for i in self.chain.instances() {
+            if i.phases.access && i.handler.needs_request_body(ctx) {
+                cap = match (cap, i.handler.request_body_cap()) {
+                    (Some(a), Some(b)) => Some(a.max(b)),
+                    _ => None,
+                };
+            }
+        }
+        cap
+    }
+
     /// `access` phase: resolves each plugin's instance with the consumer
     /// authenticated so far (Kong's plugins_iterator), runs its `access`, and
     /// collects it for the response phases. After a `Respond`, later plugins are

@@ -90,6 +90,13 @@ pub trait PluginHandler: Send + Sync + 'static {
         false
     }
 
+    /// The most request-body bytes this handler needs to see: when buffering
+    /// for [`PluginHandler::needs_request_body`], the proxy may stop after
+    /// `cap + 1` bytes (enough to know the body is too large).
+    fn request_body_cap(&self) -> Option<u64> {
+        None
+    }
+
     /// `rewrite`: before routing; only global instances run it (the route is not
     /// known yet). `Respond` ends the request with that response.
     fn rewrite(&self, _ctx: &mut RequestCtx) -> Decision {

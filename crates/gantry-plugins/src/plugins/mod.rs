@@ -6,8 +6,11 @@ use gantry_core::schema::{EntityCheck, Field, Schema};
 
 pub mod acl;
 pub mod basic_auth;
+pub mod cors;
 pub mod ip_restriction;
 pub mod key_auth;
+pub mod request_size_limiting;
+pub mod request_termination;
 
 /// Every plugin this crate provides.
 pub static ALL: &[&'static dyn crate::plugin::Plugin] = &[
@@ -15,6 +18,9 @@ pub static ALL: &[&'static dyn crate::plugin::Plugin] = &[
     &basic_auth::BasicAuth,
     &acl::AclPlugin,
     &ip_restriction::IpRestriction,
+    &request_termination::RequestTermination,
+    &request_size_limiting::RequestSizeLimiting,
+    &cors::Cors,
 ];
 
 /// How a plugin's `consumer` scope is treated.
