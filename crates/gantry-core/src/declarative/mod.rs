@@ -175,7 +175,16 @@ pub fn parse_document(text: &str) -> Result<Value, DeclarativeError> {
             "expected a declarative configuration".into(),
         ));
     }
-    serde_saphyr::from_str::<Value>(text).map_err(|e| DeclarativeError::Parse(e.to_string()))
+    // The parser's default budget (250k nodes, 1M events) stops at ~40k routes. Every
+    // node and event costs at least one input byte, so budgets proportional to the input
+    // admit any honest file while alias amplification stays capped by the defaults.
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_nodes = budget.max_nodes.max(text.len());
+    budget.max_events = budget.max_events.max(text.len().saturating_mul(2));
+    let mut options = serde_saphyr::Options::default();
+    options.budget = Some(budget);
+    serde_saphyr::from_str_with_options::<Value>(text, options)
+        .map_err(|e| DeclarativeError::Parse(e.to_string()))
 }
 
 /// Parses and validates a `kong.yml` / JSON document with the bundled plugin set.
@@ -214,5 +223,35 @@ impl DeclarativeConfig {
     /// [`Self::to_value`] rendered as YAML.
     pub fn to_yaml(&self) -> Result<String, String> {
         serde_saphyr::to_string(&self.to_value()).map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod parse_budget_tests {
+    #![allow(clippy::unwrap_used)]
+
+    #[test]
+    fn large_documents_are_not_cut_by_the_parser_budget() {
+        // ~400k YAML nodes: over serde-saphyr's default 250k budget.
+        let mut text = String::from("_format_version: \"3.0\"\nconsumers:\n");
+        for i in 0..130_000 {
+            text.push_str(&format!("- username: c{i}\n"));
+        }
+        let doc = super::parse_document(&text).unwrap();
+        assert_eq!(doc["consumers"].as_array().map(Vec::len), Some(130_000));
+    }
+
+    #[test]
+    fn alias_bombs_are_still_refused() {
+        let mut text = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 0..12 {
+            let prev = if i == 0 {
+                "a".to_string()
+            } else {
+                format!("l{}", i - 1)
+            };
+            text.push_str(&format!("l{i}: &l{i} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"));
+        }
+        assert!(super::parse_document(&text).is_err());
     }
 }
