@@ -45,6 +45,13 @@ pub struct RequestCtx {
     pub body: Option<Bytes>,
     /// The client address after real-IP processing (`None` for unix sockets).
     pub client_ip: Option<IpAddr>,
+    /// The local address the request arrived on (`$server_addr`).
+    pub server_addr: Option<IpAddr>,
+    /// Serial number of the downstream connection (`$connection`).
+    pub connection_id: u64,
+    /// Requests served on this connection so far, this one included
+    /// (`$connection_requests`).
+    pub connection_requests: u64,
     /// The matched route (`None` before routing or when none matched).
     pub route_id: Option<Uuid>,
     /// The matched route's service.
@@ -85,6 +92,9 @@ impl RequestCtx {
             headers: HeaderMap::new(),
             body: None,
             client_ip: None,
+            server_addr: None,
+            connection_id: 0,
+            connection_requests: 1,
             route_id: None,
             service_id: None,
             uri_captures: Vec::new(),

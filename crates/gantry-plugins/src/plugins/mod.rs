@@ -6,6 +6,8 @@ use gantry_core::schema::{EntityCheck, Field, Schema};
 
 pub mod acl;
 pub mod basic_auth;
+pub mod bot_detection;
+pub mod correlation_id;
 pub mod cors;
 pub mod ip_restriction;
 pub mod key_auth;
@@ -21,6 +23,8 @@ pub static ALL: &[&'static dyn crate::plugin::Plugin] = &[
     &request_termination::RequestTermination,
     &request_size_limiting::RequestSizeLimiting,
     &cors::Cors,
+    &correlation_id::CorrelationId,
+    &bot_detection::BotDetection,
 ];
 
 /// How a plugin's `consumer` scope is treated.
