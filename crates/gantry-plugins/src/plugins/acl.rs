@@ -156,11 +156,11 @@ impl PluginHandler for Handler {
             let verdict = self.evaluate(&groups);
             return self.finish(ctx, verdict, AUTHENTICATED_GROUPS);
         };
-        if ctx.credential.is_none() || self.always_use_authenticated_groups {
-            if let Some(groups) = ctx.authenticated_groups.clone() {
-                let verdict = self.evaluate(&groups);
-                return self.finish(ctx, verdict, AUTHENTICATED_GROUPS);
-            }
+        if (ctx.credential.is_none() || self.always_use_authenticated_groups)
+            && let Some(groups) = ctx.authenticated_groups.clone()
+        {
+            let verdict = self.evaluate(&groups);
+            return self.finish(ctx, verdict, AUTHENTICATED_GROUPS);
         }
         let index = self.index.clone();
         let groups = index.groups(&consumer.id);

@@ -121,11 +121,12 @@ impl Handler {
         user.and_then(|(u, _)| self.index.basic_auth(u))
     }
 
-    fn authenticate(&self, ctx: &mut RequestCtx) -> Result<(), KongResponse> {
+    /// Kong's `do_authentication`: `Continue` when authenticated, else the rejection.
+    fn authenticate(&self, ctx: &mut RequestCtx) -> Decision {
         if !ctx.headers.contains_key(AUTHORIZATION)
             && !ctx.headers.contains_key(PROXY_AUTHORIZATION)
         {
-            return Err(self.unauthorized(ctx));
+            return Decision::Respond(self.unauthorized(ctx));
         }
         let mut given = self.retrieve(ctx, PROXY_AUTHORIZATION);
         let mut entry = self.lookup(given.as_ref());
@@ -134,22 +135,22 @@ impl Handler {
             entry = self.lookup(given.as_ref());
         }
         let (Some(entry), Some((_, password))) = (entry, given) else {
-            return Err(self.unauthorized(ctx));
+            return Decision::Respond(self.unauthorized(ctx));
         };
         let mut salted = password.into_bytes();
         salted.extend_from_slice(entry.credential.consumer_id.to_string().as_bytes());
         let digest = sha1_hex(&salted);
         if !ct_eq(digest.as_bytes(), entry.password_hash.as_bytes()) {
-            return Err(self.unauthorized(ctx));
+            return Decision::Respond(self.unauthorized(ctx));
         }
         let Some(consumer) = self.index.consumer(&entry.credential.consumer_id) else {
-            return Err(ctx.error(
+            return ctx.reject(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "An unexpected error occurred",
-            ));
+            );
         };
         authenticate(ctx, Some(consumer.clone()), Some(entry.credential.clone()));
-        Ok(())
+        Decision::Continue
     }
 }
 
@@ -165,14 +166,11 @@ impl PluginHandler for Handler {
                     return Decision::Continue;
                 }
                 match self.authenticate(ctx) {
-                    Ok(()) => Decision::Continue,
-                    Err(_) => authenticate_anonymous(ctx, &self.index, anonymous),
+                    Decision::Continue => Decision::Continue,
+                    Decision::Respond(_) => authenticate_anonymous(ctx, &self.index, anonymous),
                 }
             }
-            None => match self.authenticate(ctx) {
-                Ok(()) => Decision::Continue,
-                Err(resp) => Decision::Respond(resp),
-            },
+            None => self.authenticate(ctx),
         }
     }
 }

@@ -132,8 +132,8 @@ impl Handler {
             .with_header(WWW_AUTHENTICATE, &self.www_authenticate)
     }
 
-    /// Kong's `do_authentication`: `Ok` when authenticated.
-    fn authenticate(&self, ctx: &mut RequestCtx) -> Result<(), KongResponse> {
+    /// Kong's `do_authentication`: `Continue` when authenticated, else the rejection.
+    fn authenticate(&self, ctx: &mut RequestCtx) -> Decision {
         let c = &self.config;
         let mut body: Option<Option<BodyArgs>> = None;
         let mut key: Option<String> = None;
@@ -191,13 +191,13 @@ impl Handler {
                     key = Some(s);
                     break;
                 }
-                Found::Table => return Err(self.unauthorized(ctx, ERR_DUPLICATE)),
+                Found::Table => return Decision::Respond(self.unauthorized(ctx, ERR_DUPLICATE)),
                 Found::Absent | Found::Other => {}
             }
         }
         let key = match key {
             Some(k) if !k.is_empty() => k,
-            _ => return Err(self.unauthorized(ctx, ERR_NO_KEY)),
+            _ => return Decision::Respond(self.unauthorized(ctx, ERR_NO_KEY)),
         };
         let now = ctx.now_secs();
         let Some(entry) = self
@@ -205,16 +205,16 @@ impl Handler {
             .key_auth(&key)
             .filter(|e| e.expires_at.is_none_or(|exp| now < exp))
         else {
-            return Err(self.unauthorized(ctx, ERR_INVALID));
+            return Decision::Respond(self.unauthorized(ctx, ERR_INVALID));
         };
         let Some(consumer) = self.index.consumer(&entry.credential.consumer_id) else {
-            return Err(ctx.error(
+            return ctx.reject(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "An unexpected error occurred",
-            ));
+            );
         };
         authenticate(ctx, Some(consumer.clone()), Some(entry.credential.clone()));
-        Ok(())
+        Decision::Continue
     }
 }
 
@@ -245,14 +245,11 @@ impl PluginHandler for Handler {
                     return Decision::Continue;
                 }
                 match self.authenticate(ctx) {
-                    Ok(()) => Decision::Continue,
-                    Err(_) => authenticate_anonymous(ctx, &self.index, anonymous),
+                    Decision::Continue => Decision::Continue,
+                    Decision::Respond(_) => authenticate_anonymous(ctx, &self.index, anonymous),
                 }
             }
-            None => match self.authenticate(ctx) {
-                Ok(()) => Decision::Continue,
-                Err(resp) => Decision::Respond(resp),
-            },
+            None => self.authenticate(ctx),
         }
     }
 }
