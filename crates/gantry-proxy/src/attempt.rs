@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use gantry_balancer::{Outcome, Pick, Tries};
 use http::header::{self, HeaderValue};
-use http::{Request, Response, StatusCode, Version};
+use http::{Method, Request, Response, StatusCode, Version};
 
 use crate::body::{Checkin, ProxyBody, UpstreamBody};
 use crate::error_page::{self, ErrorSource};
@@ -81,12 +81,52 @@ fn outcome_of(e: &UpstreamError) -> Outcome {
     }
 }
 
-/// Sends `req` to the service, retrying connection failures on the next peer.
+/// What is needed to send a bodyless request again after it was written to a peer
+/// that then failed (nginx's `proxy_next_upstream error timeout` for idempotent
+/// methods): the request head.
+struct Replay {
+    method: Method,
+    uri: http::Uri,
+    headers: http::HeaderMap,
+}
+
+impl Replay {
+    /// Only bodyless requests with idempotent methods are replayed, and only when a
+    /// retry is allowed at all.
+    fn of(req: &Request<UpstreamBody>, attempts: u32) -> Option<Replay> {
+        let idempotent = matches!(
+            *req.method(),
+            Method::GET
+                | Method::HEAD
+                | Method::OPTIONS
+                | Method::PUT
+                | Method::DELETE
+                | Method::TRACE
+        );
+        (attempts > 1 && idempotent && http_body::Body::is_end_stream(req.body())).then(|| Replay {
+            method: req.method().clone(),
+            uri: req.uri().clone(),
+            headers: req.headers().clone(),
+        })
+    }
+
+    fn request(&self) -> Request<UpstreamBody> {
+        let mut req = Request::new(UpstreamBody::Empty);
+        *req.method_mut() = self.method.clone();
+        *req.uri_mut() = self.uri.clone();
+        *req.headers_mut() = self.headers.clone();
+        req
+    }
+}
+
+/// Sends `req` to the service, retrying on the next peer when a connection fails
+/// before the request left, or — for bodyless idempotent requests — at any point before
+/// the response head arrived.
 pub async fn send(
     worker: &Worker,
     ctx: &Ctx<'_>,
     service: &ServiceRuntime,
-    mut req: Request<UpstreamBody>,
+    req: Request<UpstreamBody>,
     preserved_host: Option<HeaderValue>,
     client_version: Version,
     mut tries: Option<Tries>,
@@ -98,8 +138,16 @@ pub async fn send(
     } else {
         service.read_timeout
     };
+    let replay = Replay::of(&req, attempts);
+    let mut pending = Some(req);
     let mut last_err: Option<UpstreamError> = None;
     for _ in 0..attempts {
+        let Some(mut req) = pending
+            .take()
+            .or_else(|| replay.as_ref().map(Replay::request))
+        else {
+            break;
+        };
         let attempt = match next_peer(ctx, service, tries.as_mut(), preserved_host.as_ref()) {
             Ok(a) => a,
             Err(resp) => return resp,
@@ -126,11 +174,12 @@ pub async fn send(
                     return upstream_failure(ctx, &e);
                 }
                 tracing::debug!(peer = %attempt.key.addr, error = %e, "upstream attempt failed");
+                pending = Some(req);
                 last_err = Some(e);
                 continue;
             }
         };
-        return match upstream::send(
+        match upstream::send(
             &worker.pool,
             &attempt.key,
             conn,
@@ -168,16 +217,28 @@ pub async fn send(
                         resp.headers_mut().append(header::SET_COOKIE, v);
                     }
                 }
-                resp
+                return resp;
             }
-            Err(e) => {
+            Err((e, unsent)) => {
                 if let Some(p) = &attempt.pick {
                     p.report(outcome_of(&e));
                 }
                 tracing::debug!(peer = %attempt.key.addr, error = %e, "upstream request failed");
-                upstream_failure(ctx, &e)
+                let retry = match &e {
+                    // Never sent: safe for every method.
+                    _ if unsent.is_some() => e.is_retryable(),
+                    // Sent, then the connection failed or timed out: nginx retries
+                    // idempotent requests (replayable here when bodyless).
+                    UpstreamError::Send(_) | UpstreamError::ResponseTimeout => replay.is_some(),
+                    _ => false,
+                };
+                if !retry {
+                    return upstream_failure(ctx, &e);
+                }
+                pending = unsent;
+                last_err = Some(e);
             }
-        };
+        }
     }
     match last_err {
         Some(e) => upstream_failure(ctx, &e),

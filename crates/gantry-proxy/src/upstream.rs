@@ -174,10 +174,14 @@ pub async fn acquire(
     }
 }
 
+/// A failed send: the error, and the request when it never left (so the caller may
+/// try it on another peer).
+pub type SendFailure = (UpstreamError, Option<Request<UpstreamBody>>);
+
 /// Sends `req` on `conn`. A pooled connection the upstream closed while idle (a stale
 /// keep-alive) is detected before the request leaves, and the request goes out on
 /// another or a fresh connection instead: never counted as a retry, never failing the
-/// client.
+/// client. When no connection can carry it, the unsent request is handed back.
 pub async fn send(
     pool: &Pool,
     key: &PoolKey,
@@ -186,23 +190,27 @@ pub async fn send(
     connect_timeout: Duration,
     response_timeout: Duration,
     tls: &UpstreamTls,
-) -> Result<Sent, UpstreamError> {
+) -> Result<Sent, SendFailure> {
     loop {
         if conn.sender.ready().await.is_err() {
             if !conn.reused {
-                return Err(UpstreamError::Connect(io::Error::new(
+                let e = UpstreamError::Connect(io::Error::new(
                     io::ErrorKind::ConnectionAborted,
                     "upstream closed the connection",
-                )));
+                ));
+                return Err((e, Some(req)));
             }
-            conn = acquire(pool, key, connect_timeout, tls).await?;
+            conn = match acquire(pool, key, connect_timeout, tls).await {
+                Ok(c) => c,
+                Err(e) => return Err((e, Some(req))),
+            };
             continue;
         }
         conn.served += 1;
         let fut = conn.sender.try_send_request(req);
         let res = match tokio::time::timeout(response_timeout, fut).await {
             Ok(r) => r,
-            Err(_) => return Err(UpstreamError::ResponseTimeout),
+            Err(_) => return Err((UpstreamError::ResponseTimeout, None)),
         };
         match res {
             Ok(response) => return Ok(Sent { response, conn }),
@@ -210,15 +218,25 @@ pub async fn send(
                 if e.error()
                     .source_chain_contains::<crate::body::BodyTooLarge>()
                 {
-                    return Err(UpstreamError::BodyTooLarge);
+                    return Err((UpstreamError::BodyTooLarge, None));
                 }
                 match e.take_message() {
                     // Nothing was written on a reused connection: it went stale.
                     Some(back) if conn.reused => {
                         req = back;
-                        conn = acquire(pool, key, connect_timeout, tls).await?;
+                        conn = match acquire(pool, key, connect_timeout, tls).await {
+                            Ok(c) => c,
+                            Err(err) => return Err((err, Some(req))),
+                        };
                     }
-                    _ => return Err(UpstreamError::Send(e.into_error())),
+                    Some(back) => {
+                        let err = UpstreamError::Connect(io::Error::new(
+                            io::ErrorKind::ConnectionAborted,
+                            e.into_error().to_string(),
+                        ));
+                        return Err((err, Some(back)));
+                    }
+                    None => return Err((UpstreamError::Send(e.into_error()), None)),
                 }
             }
         }

@@ -102,3 +102,58 @@ async fn cookie_hashing_sets_the_cookie_kong_sets() {
         .unwrap();
     assert!(send(p.addr, req).await.header("set-cookie").is_none());
 }
+
+/// A target that reads each request and closes the connection without answering.
+async fn dropping_origin() -> std::net::SocketAddr {
+    use tokio::io::AsyncReadExt;
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = l.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                drop(s);
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotent_requests_are_retried_after_a_mid_flight_failure() {
+    let good = origin().await;
+    let bad = dropping_origin().await;
+    let up = upstream_from(json!({"name": "flaky"}));
+    let targets = vec![
+        target(&up, &good.addr.to_string(), 100),
+        target(&up, &bad.to_string(), 100),
+    ];
+    let p = Proxy::start(&cfg_for(up, targets), ProxyOptions::default());
+    for _ in 0..10 {
+        let got = get_ok(p.addr, "/").await;
+        assert_eq!(
+            got.status,
+            StatusCode::OK,
+            "a GET was not retried on the good target"
+        );
+    }
+    // A POST with a body was sent to the failing target: not replayed, as nginx.
+    let mut failed_posts = 0;
+    for _ in 0..10 {
+        let req = http::Request::post("/")
+            .header("host", "x")
+            .body(Full::new(Bytes::from_static(b"payload")))
+            .unwrap();
+        if send(p.addr, req).await.status == StatusCode::BAD_GATEWAY {
+            failed_posts += 1;
+        }
+    }
+    assert!(
+        failed_posts > 0,
+        "POSTs must not be replayed after being sent"
+    );
+}
