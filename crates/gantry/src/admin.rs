@@ -60,7 +60,7 @@ pub fn state(
         node_id: uuid::Uuid::new_v4(),
         hostname: hostname(),
     };
-    AdminState::new(store, gantry_core::schemas::bundled())
+    AdminState::new(store, crate::declarative::schemas())
         .with_node(node)
         .with_settings(admin)
         .with_health(Arc::new(LiveHealth(live)))

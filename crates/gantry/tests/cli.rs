@@ -524,3 +524,32 @@ fn upstream_health_endpoints_drive_the_balancer() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[test]
+fn plugin_configs_are_validated_with_kong_schemas() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.yml");
+    std::fs::write(
+        &good,
+        "_format_version: \"3.0\"\nplugins:\n- name: key-auth\n  config:\n    key_names: [apikey, x-key]\n",
+    )
+    .unwrap();
+    let out = run(&["config", "parse", good.to_str().unwrap()], &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let bad = dir.path().join("bad.yml");
+    std::fs::write(
+        &bad,
+        "_format_version: \"3.0\"\nplugins:\n- name: key-auth\n  config:\n    key_names: 5\n    no_such_field: true\n",
+    )
+    .unwrap();
+    let out = run(&["config", "parse", bad.to_str().unwrap()], &[]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("key_names"), "{err}");
+    assert!(err.contains("no_such_field"), "{err}");
+}
