@@ -33,6 +33,8 @@ pin_project_lite::pin_project! {
     #[project = UpstreamBodyProj]
     pub enum UpstreamBody {
         Empty,
+        /// A body read whole first (a plugin needed it).
+        Full { data: Option<Bytes> },
         Stream { #[pin] inner: Incoming, limit: Option<u64>, seen: u64 },
     }
 }
@@ -57,6 +59,7 @@ impl Body for UpstreamBody {
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         match self.project() {
             UpstreamBodyProj::Empty => Poll::Ready(None),
+            UpstreamBodyProj::Full { data } => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
             UpstreamBodyProj::Stream { inner, limit, seen } => {
                 let frame = ready!(inner.poll_frame(cx));
                 match frame {
@@ -79,6 +82,7 @@ impl Body for UpstreamBody {
     fn is_end_stream(&self) -> bool {
         match self {
             UpstreamBody::Empty => true,
+            UpstreamBody::Full { data } => data.is_none(),
             UpstreamBody::Stream { inner, .. } => inner.is_end_stream(),
         }
     }
@@ -86,6 +90,9 @@ impl Body for UpstreamBody {
     fn size_hint(&self) -> SizeHint {
         match self {
             UpstreamBody::Empty => SizeHint::with_exact(0),
+            UpstreamBody::Full { data } => {
+                SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
+            }
             UpstreamBody::Stream { inner, .. } => inner.size_hint(),
         }
     }

@@ -21,6 +21,7 @@ use crate::body::{ProxyBody, UpstreamBody};
 use crate::downstream::{forwarded_ip, is_trusted, request_host, strip_port};
 use crate::error_page::{ErrorFormat, ErrorSource};
 use crate::headers::{self, ForwardedFacts, HeaderOptions};
+use crate::plugin_phase;
 use crate::pool::{KeepaliveOptions, Pool};
 use crate::respond::Ctx;
 use crate::snapshot::{Destination, RouteRuntime, ServiceRuntime, Snapshot};
@@ -139,7 +140,7 @@ async fn proxy(
     let opts = &*worker.opts;
     let (parts, body) = req.into_parts();
     let http::request::Parts {
-        method,
+        mut method,
         uri,
         version,
         mut headers,
@@ -197,6 +198,49 @@ async fn proxy(
     let client_ip = forwarded_ip(opts, conn.trusted, &headers);
     let real_ip = client_ip.and_then(|ip| HeaderValue::from_str(&ip.to_string()).ok());
 
+    // Plugins: rewrite and access (they may answer, or change the request).
+    let mut body = Some(body);
+    let mut buffered = None;
+    let mut plugin_state = None;
+    let mut upstream_uri = routed.upstream_uri.clone();
+    if let Some(set) = snapshot.plugins.as_ref() {
+        let host = strip_port(request_host(&uri, &headers)).to_string();
+        let facts = plugin_phase::RequestFacts {
+            method: method.clone(),
+            uri: &uri,
+            version,
+            headers: std::mem::take(&mut headers),
+            client_ip: client_ip.unwrap_or(conn.peer.ip()),
+            https: forwarded_scheme == Protocol::Https,
+            host: &host,
+            port: conn.local.port(),
+            route_id: routed.rt.route.id,
+            service_id: routed.rt.route.service.map(|s| s.id),
+            upstream_path: routed.upstream_uri.path().to_string(),
+        };
+        match plugin_phase::access(set, ctx, facts, &mut body, opts.client_max_body_size).await {
+            Ok(admitted) => {
+                method = admitted.method;
+                headers = admitted.headers;
+                buffered = admitted.body;
+                if let Some(target) = admitted.rewritten_target {
+                    match Uri::try_from(target) {
+                        Ok(u) => upstream_uri = u,
+                        Err(_) => {
+                            return ctx.error(
+                                StatusCode::BAD_REQUEST,
+                                "Bad request",
+                                ErrorSource::Nginx,
+                            );
+                        }
+                    }
+                }
+                plugin_state = Some(admitted.state);
+            }
+            Err(resp) => return resp,
+        }
+    }
+
     headers::strip_hop_by_hop(&mut headers, true);
     let facts = ForwardedFacts {
         client_ip: real_ip.as_ref().unwrap_or(&conn.peer_ip),
@@ -211,16 +255,25 @@ async fn proxy(
     };
     headers::set_upstream_request_headers(&mut headers, &facts, &opts.headers);
 
-    let up_body = if http_body::Body::is_end_stream(&body) {
-        UpstreamBody::Empty
-    } else {
-        UpstreamBody::stream(body, opts.client_max_body_size)
+    let up_body = match (buffered, body) {
+        (Some(b), _) if !b.is_empty() => UpstreamBody::Full { data: Some(b) },
+        (Some(_), _) | (None, None) => UpstreamBody::Empty,
+        (None, Some(b)) if http_body::Body::is_end_stream(&b) => UpstreamBody::Empty,
+        (None, Some(b)) => UpstreamBody::stream(b, opts.client_max_body_size),
     };
     let mut up_req = Request::new(up_body);
     *up_req.method_mut() = method;
-    *up_req.uri_mut() = routed.upstream_uri;
+    *up_req.uri_mut() = upstream_uri;
     *up_req.headers_mut() = headers;
 
+    // The authenticated consumer (or credential) is what `hash_on = consumer` hashes.
+    let consumer_id = plugin_state.as_ref().and_then(|st| {
+        st.ctx
+            .consumer
+            .as_ref()
+            .map(|c| c.id.to_string())
+            .or_else(|| st.ctx.credential.as_ref().map(|c| c.id.to_string()))
+    });
     let preserved_host = if routed.rt.route.preserve_host {
         host_value
     } else {
@@ -233,7 +286,7 @@ async fn proxy(
             }
             let captures = routed.matched.captures.as_ref();
             let hash = HashContext {
-                consumer: None,
+                consumer: consumer_id.as_deref(),
                 client_ip: Some(client_ip.unwrap_or(conn.peer.ip())),
                 headers: Some(up_req.headers()),
                 path: std::str::from_utf8(&routed.matched.normalized_path).ok(),
@@ -247,7 +300,7 @@ async fn proxy(
         }
         Destination::Direct(_) => None,
     };
-    attempt::send(
+    let resp = attempt::send(
         worker,
         ctx,
         routed.service,
@@ -256,7 +309,14 @@ async fn proxy(
         version,
         tries,
     )
-    .await
+    .await;
+    match plugin_state.as_mut() {
+        Some(state) => {
+            let source = plugin_phase::source_of(&resp);
+            plugin_phase::header_filter(state, resp, source)
+        }
+        None => resp,
+    }
 }
 
 fn content_length(h: &HeaderMap) -> Option<u64> {

@@ -9,6 +9,7 @@ pub mod downstream;
 pub mod error_page;
 pub mod handler;
 pub mod headers;
+pub mod plugin_phase;
 pub mod pool;
 pub mod request_id;
 pub mod respond;

@@ -9,7 +9,11 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use gantry_balancer::{Background, Dns, DnsOptions, Prober, UpstreamBalancer};
-use gantry_core::{Certificate, Protocol, Route, Service, Sni, Target, Upstream};
+use gantry_core::{
+    Acl, BasicAuthCredential, Certificate, Consumer, HmacAuthCredential, JwtSecret,
+    KeyAuthCredential, Plugin, Protocol, Route, Service, Sni, Target, Upstream,
+};
+use gantry_plugins::{Credentials, PluginConfig, PluginSet};
 use gantry_router::Router;
 use http::HeaderValue;
 use uuid::Uuid;
@@ -68,6 +72,9 @@ pub struct Snapshot {
     pub balancers: HashMap<Uuid, Arc<UpstreamBalancer>>,
     /// Certificates by SNI for TLS listeners.
     pub certs: CertStore,
+    /// Plugin chains and the consumer index; `None` when no plugin is configured, so
+    /// plugin-free configurations pay nothing per request.
+    pub plugins: Option<PluginSet>,
     /// Health checks and DNS refreshes of the balancers; stop when the snapshot goes.
     background: Mutex<Vec<Background>>,
 }
@@ -81,6 +88,13 @@ pub struct ConfigEntities {
     pub targets: Vec<Target>,
     pub certificates: Vec<Certificate>,
     pub snis: Vec<Sni>,
+    pub plugins: Vec<Plugin>,
+    pub consumers: Vec<Consumer>,
+    pub keyauth_credentials: Vec<KeyAuthCredential>,
+    pub basicauth_credentials: Vec<BasicAuthCredential>,
+    pub jwt_secrets: Vec<JwtSecret>,
+    pub hmacauth_credentials: Vec<HmacAuthCredential>,
+    pub acls: Vec<Acl>,
 }
 
 /// Why a configuration could not be compiled.
@@ -92,6 +106,8 @@ pub enum SnapshotError {
     Router(String),
     #[error("{0}")]
     Certificate(String),
+    #[error("{0}")]
+    Plugins(String),
 }
 
 /// What a build may reuse: the DNS client and the snapshot being replaced.
@@ -219,12 +235,36 @@ impl Snapshot {
             .map_err(|e| SnapshotError::Router(e.to_string()))?;
         let certs =
             CertStore::build(&cfg.certificates, &cfg.snis).map_err(SnapshotError::Certificate)?;
+        let plugins = if cfg.plugins.iter().any(|p| p.enabled) {
+            let route_ids: Vec<(Uuid, Option<Uuid>)> = cfg
+                .routes
+                .iter()
+                .map(|r| (r.id, r.service.map(|s| s.id)))
+                .collect();
+            let set = PluginSet::build(PluginConfig {
+                plugins: &cfg.plugins,
+                routes: &route_ids,
+                consumers: &cfg.consumers,
+                credentials: Credentials {
+                    keyauth: &cfg.keyauth_credentials,
+                    basicauth: &cfg.basicauth_credentials,
+                    jwt: &cfg.jwt_secrets,
+                    hmacauth: &cfg.hmacauth_credentials,
+                    acls: &cfg.acls,
+                },
+            })
+            .map_err(|e| SnapshotError::Plugins(e.to_string()))?;
+            Some(set)
+        } else {
+            None
+        };
         Ok(Snapshot {
             router,
             routes,
             services,
             balancers,
             certs,
+            plugins,
             background: Mutex::new(Vec::new()),
         })
     }

@@ -1,5 +1,6 @@
 //! Live reconfiguration: the store is the source of truth. The entities the proxy
-//! compiles are mirrored in memory; each committed change re-reads only the rows it
+//! compiles (routing, balancing, TLS, plugins, consumers and credentials) are mirrored
+//! in memory; each committed change re-reads only the rows it
 //! touched, and the snapshot is rebuilt off the hot path (on a blocking thread) and
 //! swapped in atomically. Bursts of changes are coalesced into one rebuild; in-flight
 //! requests finish on the snapshot they started with. A lagging subscriber, or a
@@ -11,7 +12,10 @@ use std::time::Instant;
 
 use arc_swap::ArcSwap;
 use gantry_balancer::{Dns, DnsOptions, NetProber, Prober};
-use gantry_core::{Certificate, Route, Service, Sni, Target, Upstream};
+use gantry_core::{
+    Acl, BasicAuthCredential, Certificate, Consumer, HmacAuthCredential, JwtSecret,
+    KeyAuthCredential, Plugin, Route, Service, Sni, Target, Upstream,
+};
 use gantry_proxy::snapshot::BuildContext;
 use gantry_proxy::{ConfigEntities, Snapshot};
 use gantry_store::{Change, Store};
@@ -21,7 +25,7 @@ use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use uuid::Uuid;
 
 /// The entities the proxy compiles, by id: a mirror of the store kept current by change
-/// events (consumers and credentials are not needed by the proxy yet).
+/// events.
 #[derive(Debug, Default, Clone)]
 pub struct Mirror {
     services: BTreeMap<Uuid, Service>,
@@ -30,6 +34,13 @@ pub struct Mirror {
     targets: BTreeMap<Uuid, Target>,
     certificates: BTreeMap<Uuid, Certificate>,
     snis: BTreeMap<Uuid, Sni>,
+    plugins: BTreeMap<Uuid, Plugin>,
+    consumers: BTreeMap<Uuid, Consumer>,
+    keyauth_credentials: BTreeMap<Uuid, KeyAuthCredential>,
+    basicauth_credentials: BTreeMap<Uuid, BasicAuthCredential>,
+    jwt_secrets: BTreeMap<Uuid, JwtSecret>,
+    hmacauth_credentials: BTreeMap<Uuid, HmacAuthCredential>,
+    acls: BTreeMap<Uuid, Acl>,
 }
 
 /// Calls `$m!(field)` for every mirrored entity kind (the field is the schema name).
@@ -41,6 +52,13 @@ macro_rules! for_each_kind {
         $m!(targets);
         $m!(certificates);
         $m!(snis);
+        $m!(plugins);
+        $m!(consumers);
+        $m!(keyauth_credentials);
+        $m!(basicauth_credentials);
+        $m!(jwt_secrets);
+        $m!(hmacauth_credentials);
+        $m!(acls);
     };
 }
 
@@ -49,7 +67,19 @@ impl Mirror {
     fn mirrors(entity: &str) -> bool {
         matches!(
             entity,
-            "services" | "routes" | "upstreams" | "targets" | "certificates" | "snis"
+            "services"
+                | "routes"
+                | "upstreams"
+                | "targets"
+                | "certificates"
+                | "snis"
+                | "plugins"
+                | "consumers"
+                | "keyauth_credentials"
+                | "basicauth_credentials"
+                | "jwt_secrets"
+                | "hmacauth_credentials"
+                | "acls"
         )
     }
 
@@ -124,6 +154,13 @@ pub fn entities(cfg: &gantry_core::declarative::DeclarativeConfig) -> ConfigEnti
         targets: cfg.targets.clone(),
         certificates: cfg.certificates.clone(),
         snis: cfg.snis.clone(),
+        plugins: cfg.plugins.clone(),
+        consumers: cfg.consumers.clone(),
+        keyauth_credentials: cfg.keyauth_credentials.clone(),
+        basicauth_credentials: cfg.basicauth_credentials.clone(),
+        jwt_secrets: cfg.jwt_secrets.clone(),
+        hmacauth_credentials: cfg.hmacauth_credentials.clone(),
+        acls: cfg.acls.clone(),
     }
 }
 

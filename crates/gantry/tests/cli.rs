@@ -553,3 +553,38 @@ fn plugin_configs_are_validated_with_kong_schemas() {
     assert!(err.contains("key_names"), "{err}");
     assert!(err.contains("no_such_field"), "{err}");
 }
+
+#[test]
+fn plugins_and_credentials_from_the_admin_api_apply_live() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = origin();
+    let prefix = dir.path().join("prefix");
+    let (proxy, admin) = (free_port(), free_port());
+    let mut child = start_sqlite_node(&prefix, proxy, admin);
+    let post = |path: &str, body: &str| {
+        let (status, text) = admin_post(admin, path, body);
+        assert_eq!(status, 201, "{path}: {text}");
+    };
+    post(
+        "/services",
+        &format!(r#"{{"name":"echo","url":"http://{o}/base"}}"#),
+    );
+    post("/services/echo/routes", r#"{"name":"r","paths":["/api"]}"#);
+    wait_for_status(proxy, "/api/x", 200);
+    post("/routes/r/plugins", r#"{"name":"key-auth"}"#);
+    wait_for_status(proxy, "/api/x", 401);
+    post("/consumers", r#"{"username":"alice"}"#);
+    post("/consumers/alice/key-auth", r#"{"key":"k-123"}"#);
+    wait_for_status(proxy, "/api/x?apikey=k-123", 200);
+    // An invalid plugin config is refused with Kong's error and changes nothing.
+    let (status, body) = admin_post(
+        admin,
+        "/routes/r/plugins",
+        r#"{"name":"cors","config":{"max_age":"soon"}}"#,
+    );
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(http_get(proxy, "/api/x").map(|r| r.0), Some(401));
+    let envs = vec![("KONG_PREFIX", prefix.display().to_string())];
+    assert!(run(&["quit"], &envs).status.success());
+    child.wait().unwrap();
+}
