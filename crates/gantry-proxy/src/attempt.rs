@@ -91,9 +91,11 @@ struct Replay {
 }
 
 impl Replay {
-    /// Only bodyless requests with idempotent methods are replayed, and only when a
-    /// retry is allowed at all.
-    fn of(req: &Request<UpstreamBody>, attempts: u32) -> Option<Replay> {
+    /// Only bodyless requests with idempotent methods to a balanced upstream (where
+    /// another target can take them) are replayed, and only when a retry is allowed at
+    /// all: keeping the head costs a header-map copy per request, which plain
+    /// single-host services do not pay.
+    fn of(req: &Request<UpstreamBody>, attempts: u32, balanced: bool) -> Option<Replay> {
         let idempotent = matches!(
             *req.method(),
             Method::GET
@@ -103,11 +105,13 @@ impl Replay {
                 | Method::DELETE
                 | Method::TRACE
         );
-        (attempts > 1 && idempotent && http_body::Body::is_end_stream(req.body())).then(|| Replay {
-            method: req.method().clone(),
-            uri: req.uri().clone(),
-            headers: req.headers().clone(),
-        })
+        (balanced && attempts > 1 && idempotent && http_body::Body::is_end_stream(req.body())).then(
+            || Replay {
+                method: req.method().clone(),
+                uri: req.uri().clone(),
+                headers: req.headers().clone(),
+            },
+        )
     }
 
     fn request(&self) -> Request<UpstreamBody> {
@@ -138,7 +142,8 @@ pub async fn send(
     } else {
         service.read_timeout
     };
-    let replay = Replay::of(&req, attempts);
+    let balanced = matches!(service.destination, Destination::Balanced(_));
+    let replay = Replay::of(&req, attempts, balanced);
     let mut pending = Some(req);
     let mut last_err: Option<UpstreamError> = None;
     for _ in 0..attempts {

@@ -202,7 +202,7 @@ async fn proxy(
     let mut body = Some(body);
     let mut buffered = None;
     let mut plugin_state = None;
-    let mut upstream_uri = routed.upstream_uri.clone();
+    let mut upstream_uri = None;
     if let Some(set) = snapshot.plugins.as_ref() {
         let host = strip_port(request_host(&uri, &headers)).to_string();
         let facts = plugin_phase::RequestFacts {
@@ -225,7 +225,7 @@ async fn proxy(
                 buffered = admitted.body;
                 if let Some(target) = admitted.rewritten_target {
                     match Uri::try_from(target) {
-                        Ok(u) => upstream_uri = u,
+                        Ok(u) => upstream_uri = Some(u),
                         Err(_) => {
                             return ctx.error(
                                 StatusCode::BAD_REQUEST,
@@ -263,7 +263,7 @@ async fn proxy(
     };
     let mut up_req = Request::new(up_body);
     *up_req.method_mut() = method;
-    *up_req.uri_mut() = upstream_uri;
+    *up_req.uri_mut() = upstream_uri.unwrap_or(routed.upstream_uri);
     *up_req.headers_mut() = headers;
 
     // The authenticated consumer (or credential) is what `hash_on = consumer` hashes.
