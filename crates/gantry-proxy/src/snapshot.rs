@@ -115,6 +115,9 @@ pub enum SnapshotError {
 pub struct BuildContext<'a> {
     pub dns: &'a Dns,
     pub previous: Option<&'a Snapshot>,
+    /// Refuse certificates that do not load (a file being checked) instead of leaving
+    /// them out with an error log (a store that already accepted them).
+    pub strict: bool,
 }
 
 /// A process-wide DNS client for builds that are not given one (tests, file checks).
@@ -154,6 +157,7 @@ impl Snapshot {
             BuildContext {
                 dns: default_dns(),
                 previous: None,
+                strict: true,
             },
         )
     }
@@ -233,8 +237,15 @@ impl Snapshot {
         }
         let router = Router::from_routes(routes.iter().map(|r| &r.route))
             .map_err(|e| SnapshotError::Router(e.to_string()))?;
-        let certs =
-            CertStore::build(&cfg.certificates, &cfg.snis).map_err(SnapshotError::Certificate)?;
+        let certs = if ctx.strict {
+            CertStore::build(&cfg.certificates, &cfg.snis).map_err(SnapshotError::Certificate)?
+        } else {
+            let (store, errors) = CertStore::build_lenient(&cfg.certificates, &cfg.snis);
+            for e in errors {
+                tracing::error!("TLS: {e}; left out of the running configuration");
+            }
+            store
+        };
         let plugins = if cfg.plugins.iter().any(|p| p.enabled) {
             let route_ids: Vec<(Uuid, Option<Uuid>)> = cfg
                 .routes

@@ -54,23 +54,44 @@ impl CertStore {
     /// Loads every certificate referenced by an SNI. A certificate that does not parse
     /// is an error naming it (validation should have caught it earlier).
     pub fn build(certs: &[Certificate], snis: &[Sni]) -> Result<CertStore, String> {
+        let (store, errors) = CertStore::build_lenient(certs, snis);
+        match errors.into_iter().next() {
+            Some(e) => Err(e),
+            None => Ok(store),
+        }
+    }
+
+    /// Like [`CertStore::build`], but a certificate that does not load (and the SNIs
+    /// pointing at it) is left out and reported, so one bad row in a store cannot stop
+    /// every later change from applying.
+    pub fn build_lenient(certs: &[Certificate], snis: &[Sni]) -> (CertStore, Vec<String>) {
+        let mut errors = Vec::new();
         let mut loaded: HashMap<uuid::Uuid, Pairs> = HashMap::new();
         for c in certs {
-            let mut pairs = vec![Arc::new(
-                certified_key(&c.cert, &c.key).map_err(|e| format!("certificate {}: {e}", c.id))?,
-            )];
-            if let (Some(cert), Some(key)) = (&c.cert_alt, &c.key_alt) {
-                pairs.push(Arc::new(
+            let main =
+                certified_key(&c.cert, &c.key).map_err(|e| format!("certificate {}: {e}", c.id));
+            let alt = match (&c.cert_alt, &c.key_alt) {
+                (Some(cert), Some(key)) => Some(
                     certified_key(cert, key)
-                        .map_err(|e| format!("certificate {} (alt): {e}", c.id))?,
-                ));
+                        .map_err(|e| format!("certificate {} (alt): {e}", c.id)),
+                ),
+                _ => None,
+            };
+            match (main, alt) {
+                (Ok(m), None) => {
+                    loaded.insert(c.id, Arc::new(vec![Arc::new(m)]));
+                }
+                (Ok(m), Some(Ok(a))) => {
+                    loaded.insert(c.id, Arc::new(vec![Arc::new(m), Arc::new(a)]));
+                }
+                (Err(e), _) | (_, Some(Err(e))) => errors.push(e),
             }
-            loaded.insert(c.id, Arc::new(pairs));
         }
         let mut store = CertStore::default();
         for s in snis {
             let Some(pairs) = loaded.get(&s.certificate.id) else {
-                return Err(format!("sni {} references a missing certificate", s.name));
+                errors.push(format!("sni {} references a missing certificate", s.name));
+                continue;
             };
             let name = s.name.to_ascii_lowercase();
             let pairs = Arc::clone(pairs);
@@ -84,7 +105,7 @@ impl CertStore {
                 store.exact.insert(name, pairs);
             }
         }
-        Ok(store)
+        (store, errors)
     }
 
     /// Kong's lookup order for a client's server name.

@@ -183,3 +183,28 @@ async fn https_upstream_is_reached_over_tls() {
     assert_eq!(got.status, StatusCode::BAD_GATEWAY);
     let _ = Arc::clone(&outer.snapshot);
 }
+
+#[test]
+fn a_bad_certificate_is_refused_strictly_and_skipped_leniently() {
+    let good = self_signed("good.example");
+    let mut bad = self_signed("bad.example");
+    bad.key = self_signed("other").key; // key of another certificate
+    let cfg = ConfigEntities {
+        snis: vec![sni("good.example", &good), sni("bad.example", &bad)],
+        certificates: vec![good, bad],
+        ..Default::default()
+    };
+    assert!(gantry_proxy::Snapshot::build(&cfg).is_err());
+    let lenient = gantry_proxy::Snapshot::build_with(
+        &cfg,
+        gantry_proxy::snapshot::BuildContext {
+            dns: gantry_proxy::snapshot::default_dns(),
+            previous: None,
+            strict: false,
+        },
+    );
+    assert!(
+        lenient.is_ok(),
+        "one bad certificate must not block the rest"
+    );
+}

@@ -193,6 +193,7 @@ impl Builder {
             let ctx = BuildContext {
                 dns: &dns,
                 previous: previous.as_deref(),
+                strict: false,
             };
             Snapshot::build_with(&entities, ctx).map_err(anyhow::Error::from)
         })
