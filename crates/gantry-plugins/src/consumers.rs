@@ -113,6 +113,9 @@ pub struct JwtEntry {
     pub rsa_public_key: Option<String>,
     /// Kong's algorithm name (`HS256`, …).
     pub algorithm: String,
+    /// `rsa_public_key` parsed for `algorithm` (RS*, PS*, ES*, EdDSA), once per
+    /// configuration; `None` for HS* or a key that does not parse.
+    pub public_key: Option<aws_lc_rs::signature::ParsedPublicKey>,
 }
 
 /// An hmac-auth credential.
@@ -208,6 +211,10 @@ impl ConsumerIndex {
                     secret: j.secret.clone(),
                     rsa_public_key: j.rsa_public_key.clone(),
                     algorithm: j.algorithm.clone(),
+                    public_key: j
+                        .rsa_public_key
+                        .as_deref()
+                        .and_then(|pem| crate::plugins::jwt::parse_public_key(&j.algorithm, pem)),
                 };
                 ix.jwt.insert(j.key.clone(), entry);
             }

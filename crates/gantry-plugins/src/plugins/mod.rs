@@ -10,12 +10,14 @@ pub mod bot_detection;
 pub mod correlation_id;
 pub mod cors;
 pub mod ip_restriction;
+pub mod jwt;
 pub mod key_auth;
 pub mod request_size_limiting;
 pub mod request_termination;
 
 /// Every plugin this crate provides.
 pub static ALL: &[&'static dyn crate::plugin::Plugin] = &[
+    &jwt::Jwt,
     &key_auth::KeyAuth,
     &basic_auth::BasicAuth,
     &acl::AclPlugin,

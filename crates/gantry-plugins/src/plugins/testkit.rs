@@ -80,6 +80,28 @@ impl Fixture {
         id
     }
 
+    pub fn jwt(
+        &mut self,
+        consumer: Uuid,
+        key: &str,
+        algorithm: &str,
+        secret: &str,
+        rsa_public_key: Option<String>,
+    ) -> Uuid {
+        let id = Uuid::new_v4();
+        self.jwt.push(JwtSecret {
+            id,
+            created_at: 1,
+            consumer: ForeignKey::new(consumer),
+            key: key.into(),
+            secret: secret.into(),
+            rsa_public_key,
+            algorithm: algorithm.into(),
+            tags: None,
+        });
+        id
+    }
+
     pub fn acl(&mut self, consumer: Uuid, group: &str) {
         self.acls.push(Acl {
             id: Uuid::new_v4(),
