@@ -9,6 +9,7 @@ pub mod basic_auth;
 pub mod bot_detection;
 pub mod correlation_id;
 pub mod cors;
+pub mod hmac_auth;
 pub mod ip_restriction;
 pub mod jwt;
 pub mod key_auth;
@@ -20,6 +21,7 @@ pub static ALL: &[&'static dyn crate::plugin::Plugin] = &[
     &jwt::Jwt,
     &key_auth::KeyAuth,
     &basic_auth::BasicAuth,
+    &hmac_auth::HmacAuth,
     &acl::AclPlugin,
     &ip_restriction::IpRestriction,
     &request_termination::RequestTermination,

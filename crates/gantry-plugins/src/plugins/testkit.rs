@@ -102,6 +102,19 @@ impl Fixture {
         id
     }
 
+    pub fn hmac(&mut self, consumer: Uuid, username: &str, secret: &str) -> Uuid {
+        let id = Uuid::new_v4();
+        self.hmac.push(HmacAuthCredential {
+            id,
+            created_at: 1,
+            consumer: ForeignKey::new(consumer),
+            username: username.into(),
+            secret: secret.into(),
+            tags: None,
+        });
+        id
+    }
+
     pub fn acl(&mut self, consumer: Uuid, group: &str) {
         self.acls.push(Acl {
             id: Uuid::new_v4(),
