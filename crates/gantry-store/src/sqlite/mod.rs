@@ -64,8 +64,13 @@ pub(crate) fn connect(path: &Path) -> StoreResult<Connection> {
     // last commits; FULL fsyncs the log at every commit, so a write we acknowledged
     // (the Admin API answered 2xx) survives those too. The cost is one fsync per
     // transaction, negligible for admin writes.
-    conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
-        .map_err(db_err)?;
+    // cache_size: SQLite's default 2 MiB page cache thrashes once the index tables
+    // outgrow it — importing 100k routes took 8 minutes, mostly page reads. 64 MiB
+    // (negative = KiB) keeps the hot indexes resident; it is only used as needed.
+    conn.execute_batch(
+        "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -65536;",
+    )
+    .map_err(db_err)?;
     Ok(conn)
 }
 
