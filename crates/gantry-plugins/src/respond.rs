@@ -93,7 +93,8 @@ pub enum ErrorFormat {
 }
 
 impl ErrorFormat {
-    fn content_type(self) -> &'static str {
+    /// The `Content-Type` of this format's template.
+    pub fn content_type(self) -> &'static str {
         match self {
             ErrorFormat::Json => JSON_CT,
             ErrorFormat::Html => "text/html; charset=utf-8",
@@ -102,7 +103,8 @@ impl ErrorFormat {
         }
     }
 
-    fn from_mime(mime: &str) -> Option<ErrorFormat> {
+    /// The format for a media type (`*/*` = JSON); `None` when Kong has no template.
+    pub fn from_mime(mime: &str) -> Option<ErrorFormat> {
         let m = mime.split(';').next().unwrap_or("").trim();
         if m.eq_ignore_ascii_case("application/json") || m == "*/*" {
             Some(ErrorFormat::Json)
@@ -120,9 +122,14 @@ impl ErrorFormat {
     /// `kong.response.error`'s choice: the highest-q supported type in `Accept`,
     /// JSON when there is none.
     pub fn negotiate(accept: Option<&HeaderValue>) -> ErrorFormat {
-        let Some(accept) = accept.and_then(|v| v.to_str().ok()) else {
-            return ErrorFormat::Json;
-        };
+        accept
+            .and_then(|v| v.to_str().ok())
+            .and_then(ErrorFormat::from_accept)
+            .unwrap_or(ErrorFormat::Json)
+    }
+
+    /// The highest-q supported media type of an `Accept` value, if any.
+    pub fn from_accept(accept: &str) -> Option<ErrorFormat> {
         let mut best: Option<(f32, ErrorFormat)> = None;
         for part in accept.split(',') {
             let mut pieces = part.split(';');
@@ -142,7 +149,7 @@ impl ErrorFormat {
                 best = Some((q, fmt));
             }
         }
-        best.map_or(ErrorFormat::Json, |(_, f)| f)
+        best.map(|(_, f)| f)
     }
 }
 
@@ -202,7 +209,19 @@ pub fn error_response(
     accept: Option<&HeaderValue>,
     request_id: &str,
 ) -> KongResponse {
-    let format = ErrorFormat::negotiate(accept);
+    let (content_type, body) = render(ErrorFormat::negotiate(accept), message, request_id);
+    let mut headers = HeaderMap::new();
+    headers.insert(header::CONTENT_TYPE, content_type);
+    KongResponse {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// Kong's error template in `format` for `message` and `request_id`: the one renderer
+/// for plugin rejections and the proxy's own errors.
+pub fn render(format: ErrorFormat, message: &str, request_id: &str) -> (HeaderValue, Bytes) {
     let body = match format {
         ErrorFormat::Json => format!(
             "{{\n  \"message\":{},\n  \"request_id\":\"{}\"\n}}",
@@ -221,16 +240,10 @@ pub fn error_response(
         ),
         ErrorFormat::Plain => format!("{message}\nrequest_id: {request_id}\n"),
     };
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        header::CONTENT_TYPE,
+    (
         HeaderValue::from_static(format.content_type()),
-    );
-    KongResponse {
-        status,
-        headers,
-        body: Bytes::from(body),
-    }
+        Bytes::from(body),
+    )
 }
 
 fn xml_escape(s: &str) -> String {

@@ -1,45 +1,16 @@
-//! Kong-originated responses: the `kong.response.error` templates (JSON, HTML, XML,
-//! plain) chosen by the request's `Accept` header, and the nginx-level error handler's
-//! fallback to `Content-Type` then `error_default_type` (kong-reference Appendix A).
+//! Kong-originated responses: which of Kong's error templates (JSON, HTML, XML, plain)
+//! a request gets — by `Accept` for the `kong.response.error` helper, with the
+//! nginx-level error handler's fallback to `Content-Type` then `error_default_type`
+//! (kong-reference Appendix A). The templates and messages themselves are the plugins
+//! crate's, so plugin rejections and proxy errors cannot drift apart.
 
 use bytes::Bytes;
 use http::{HeaderValue, StatusCode};
 
-/// The body formats Kong can render an error in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorFormat {
-    Json,
-    Html,
-    Xml,
-    Plain,
-}
-
-impl ErrorFormat {
-    fn content_type(self) -> &'static str {
-        match self {
-            ErrorFormat::Json => "application/json; charset=utf-8",
-            ErrorFormat::Html => "text/html; charset=utf-8",
-            ErrorFormat::Xml => "application/xml; charset=utf-8",
-            ErrorFormat::Plain => "text/plain; charset=utf-8",
-        }
-    }
-
-    /// Parses `error_default_type` values (`text/plain`, `application/json`, …).
-    pub fn from_mime(mime: &str) -> Option<ErrorFormat> {
-        let m = mime.split(';').next().unwrap_or("").trim();
-        match m.to_ascii_lowercase().as_str() {
-            "application/json" => Some(ErrorFormat::Json),
-            "text/html" => Some(ErrorFormat::Html),
-            "application/xml" | "text/xml" => Some(ErrorFormat::Xml),
-            "text/plain" => Some(ErrorFormat::Plain),
-            "*/*" => Some(ErrorFormat::Json),
-            _ => None,
-        }
-    }
-}
+pub use gantry_plugins::respond::ErrorFormat;
 
 /// Which Kong helper produced the error: this decides the fallback when the client sent
-/// no `Accept` header.
+/// no usable `Accept` header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorSource {
     /// `kong.response.error`: no Accept ⇒ JSON (router 404, balancer 503, …).
@@ -59,7 +30,7 @@ pub fn negotiate(
 ) -> ErrorFormat {
     if let Some(f) = accept
         .and_then(|v| v.to_str().ok())
-        .and_then(best_from_accept)
+        .and_then(ErrorFormat::from_accept)
     {
         return f;
     }
@@ -72,79 +43,14 @@ pub fn negotiate(
         .unwrap_or(default_type)
 }
 
-fn best_from_accept(accept: &str) -> Option<ErrorFormat> {
-    let mut best: Option<(f32, ErrorFormat)> = None;
-    for part in accept.split(',') {
-        let mut pieces = part.split(';');
-        let mime = pieces.next().unwrap_or("").trim();
-        let mut q = 1.0f32;
-        for p in pieces {
-            let p = p.trim();
-            if let Some(v) = p.strip_prefix("q=") {
-                q = v.trim().parse().unwrap_or(0.0);
-            }
-        }
-        if q <= 0.0 {
-            continue;
-        }
-        let Some(fmt) = ErrorFormat::from_mime(mime) else {
-            continue;
-        };
-        if best.is_none_or(|(bq, _)| q > bq) {
-            best = Some((q, fmt));
-        }
-    }
-    best.map(|(_, f)| f)
-}
-
-/// Kong's default message for a status code (one table, shared with the plugins).
+/// Kong's default message for a status code.
 pub fn default_message(status: StatusCode) -> String {
     gantry_plugins::respond::default_message(status).into_owned()
 }
 
 /// Renders Kong's error template for `message` and `request_id`.
 pub fn render(format: ErrorFormat, message: &str, request_id: &str) -> (HeaderValue, Bytes) {
-    let body = match format {
-        ErrorFormat::Json => format!(
-            "{{\n  \"message\":{},\n  \"request_id\":\"{}\"\n}}",
-            json_string(message),
-            request_id
-        ),
-        ErrorFormat::Html => format!(
-            "<!doctype html>\n<html>\n  <head>\n    <meta charset=\"utf-8\">\n    <title>Error</title>\n  </head>\n  <body>\n    <h1>Error</h1>\n    <p>{}.</p>\n    <p>request_id: {}</p>\n  </body>\n</html>\n",
-            xml_escape(message),
-            request_id
-        ),
-        ErrorFormat::Xml => format!(
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<error>\n  <message>{}</message>\n  <requestid>{}</requestid>\n</error>\n",
-            xml_escape(message),
-            request_id
-        ),
-        ErrorFormat::Plain => format!("{message}\nrequest_id: {request_id}\n"),
-    };
-    (
-        HeaderValue::from_static(format.content_type()),
-        Bytes::from(body),
-    )
-}
-
-fn json_string(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_string())
-}
-
-fn xml_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+    gantry_plugins::respond::render(format, message, request_id)
 }
 
 #[cfg(test)]
