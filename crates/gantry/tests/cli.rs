@@ -151,6 +151,21 @@ fn write_config(path: &Path, origin: SocketAddr, route_path: &str) {
     .unwrap();
 }
 
+/// Writes `text` to a file in `dir` and runs `gantry config parse` on it.
+fn config_parse(dir: &Path, name: &str, text: &str) -> Output {
+    let file = dir.join(name);
+    std::fs::write(&file, text).unwrap();
+    run(&["config", "parse", file.to_str().unwrap()], &[])
+}
+
+fn assert_parses(out: &Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn version_prints() {
     let out = run(&["version"], &[]);
@@ -163,20 +178,13 @@ fn config_parse_accepts_good_and_rejects_bad_files() {
     let dir = tempfile::tempdir().unwrap();
     let good = dir.path().join("good.yml");
     write_config(&good, "127.0.0.1:9".parse().unwrap(), "/api");
-    let out = run(&["config", "parse", good.to_str().unwrap()], &[]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_parses(&run(&["config", "parse", good.to_str().unwrap()], &[]));
 
-    let bad = dir.path().join("bad.yml");
-    std::fs::write(
-        &bad,
+    let out = config_parse(
+        dir.path(),
+        "bad.yml",
         "_format_version: \"3.0\"\nservices:\n- name: a\n  host: x\n  port: 99999\n  routes:\n  - name: r\n    paths: [\"no-slash\"]\n",
-    )
-    .unwrap();
-    let out = run(&["config", "parse", bad.to_str().unwrap()], &[]);
+    );
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("port"), "port error missing: {err}");
@@ -528,26 +536,16 @@ fn upstream_health_endpoints_drive_the_balancer() {
 #[test]
 fn plugin_configs_are_validated_with_kong_schemas() {
     let dir = tempfile::tempdir().unwrap();
-    let good = dir.path().join("good.yml");
-    std::fs::write(
-        &good,
+    assert_parses(&config_parse(
+        dir.path(),
+        "good.yml",
         "_format_version: \"3.0\"\nplugins:\n- name: key-auth\n  config:\n    key_names: [apikey, x-key]\n",
-    )
-    .unwrap();
-    let out = run(&["config", "parse", good.to_str().unwrap()], &[]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-
-    let bad = dir.path().join("bad.yml");
-    std::fs::write(
-        &bad,
+    ));
+    let out = config_parse(
+        dir.path(),
+        "bad.yml",
         "_format_version: \"3.0\"\nplugins:\n- name: key-auth\n  config:\n    key_names: 5\n    no_such_field: true\n",
-    )
-    .unwrap();
-    let out = run(&["config", "parse", bad.to_str().unwrap()], &[]);
+    );
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("key_names"), "{err}");
