@@ -448,6 +448,11 @@ impl PluginRun {
         }
     }
 
+    /// Whether any plugin runs `log` for this request.
+    pub fn has_log(&self) -> bool {
+        self.each().any(|i| i.phases.log)
+    }
+
     /// `log` phase, after the response was sent.
     pub fn log(&self, ctx: &RequestCtx, info: &LogInfo) {
         for i in self.each().filter(|i| i.phases.log) {

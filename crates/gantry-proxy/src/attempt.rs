@@ -197,6 +197,7 @@ pub async fn send(
         {
             Ok(sent) => {
                 let upstream_latency = sent_at.elapsed();
+                ctx.set_upstream_latency(upstream_latency);
                 if let Some(p) = &attempt.pick {
                     p.report(Outcome::Response {
                         status: sent.response.status().as_u16(),

@@ -209,6 +209,8 @@ pin_project_lite::pin_project! {
     pub enum ProxyBody {
         Full { data: Option<Bytes> },
         Upstream { #[pin] inner: UpstreamResponseBody },
+        /// Another body run through plugins' `body_filter` and `log`.
+        Filtered { inner: Pin<Box<ProxyBody>>, tail: Box<crate::plugin_phase::Tail> },
     }
 }
 
@@ -236,6 +238,7 @@ impl Body for ProxyBody {
         match self.project() {
             ProxyBodyProj::Full { data } => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
             ProxyBodyProj::Upstream { inner } => inner.poll_frame(cx),
+            ProxyBodyProj::Filtered { inner, tail } => tail.poll(inner.as_mut(), cx),
         }
     }
 
@@ -243,6 +246,7 @@ impl Body for ProxyBody {
         match self {
             ProxyBody::Full { data } => data.is_none(),
             ProxyBody::Upstream { inner } => inner.is_end_stream(),
+            ProxyBody::Filtered { inner, tail } => tail.is_end_stream(inner),
         }
     }
 
@@ -252,6 +256,7 @@ impl Body for ProxyBody {
                 SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
             }
             ProxyBody::Upstream { inner } => inner.size_hint(),
+            ProxyBody::Filtered { inner, tail } => tail.size_hint(inner),
         }
     }
 }

@@ -21,7 +21,7 @@ use crate::body::{ProxyBody, UpstreamBody};
 use crate::downstream::{forwarded_ip, is_trusted, request_host, strip_port};
 use crate::error_page::{ErrorFormat, ErrorSource};
 use crate::headers::{self, ForwardedFacts, HeaderOptions};
-use crate::plugin_phase;
+use crate::plugin_phase::{self, PluginState};
 use crate::pool::{KeepaliveOptions, Pool};
 use crate::respond::Ctx;
 use crate::snapshot::{Destination, RouteRuntime, ServiceRuntime, Snapshot};
@@ -137,6 +137,24 @@ async fn proxy(
     ctx: &Ctx<'_>,
     req: Request<Incoming>,
 ) -> Response<ProxyBody> {
+    let mut plugins = None;
+    let resp = forward(worker, conn, snapshot, ctx, req, &mut plugins).await;
+    match plugins {
+        Some(state) => state.finish(ctx, resp).await,
+        None => resp,
+    }
+}
+
+/// Everything up to the response to the client; when the configuration has plugins,
+/// `plugins` receives the request's plugin run (for the response phases).
+async fn forward(
+    worker: &Worker,
+    conn: &ConnInfo,
+    snapshot: &Snapshot,
+    ctx: &Ctx<'_>,
+    req: Request<Incoming>,
+    plugins: &mut Option<PluginState>,
+) -> Response<ProxyBody> {
     let opts = &*worker.opts;
     let (parts, body) = req.into_parts();
     let http::request::Parts {
@@ -160,6 +178,29 @@ async fn proxy(
     } else {
         scheme
     };
+    let client_ip = forwarded_ip(opts, conn.trusted, &headers);
+
+    // Plugins: `rewrite` (global plugins) runs before routing and may change headers.
+    if let Some(set) = snapshot.plugins.as_ref() {
+        let host = strip_port(request_host(&uri, &headers)).to_string();
+        let facts = plugin_phase::RequestFacts {
+            method: method.clone(),
+            uri: &uri,
+            version,
+            headers: std::mem::take(&mut headers),
+            client_ip: client_ip.unwrap_or(conn.peer.ip()),
+            server_addr: conn.local.ip(),
+            https: forwarded_scheme == Protocol::Https,
+            host: &host,
+            port: conn.local.port(),
+        };
+        let (mut state, rewritten) = plugin_phase::rewrite(set, ctx, facts);
+        headers = state.take_headers();
+        *plugins = Some(state);
+        if let Err(resp) = rewritten {
+            return resp;
+        }
+    }
 
     let raw_host = request_host(&uri, &headers);
     let routed = match route(
@@ -195,30 +236,25 @@ async fn proxy(
         }
         _ => v.clone(),
     });
-    let client_ip = forwarded_ip(opts, conn.trusted, &headers);
     let real_ip = client_ip.and_then(|ip| HeaderValue::from_str(&ip.to_string()).ok());
 
-    // Plugins: rewrite and access (they may answer, or change the request).
+    // Plugins: `access` on the route's chain (may answer, or change the request).
     let mut body = Some(body);
     let mut buffered = None;
-    let mut plugin_state = None;
     let mut upstream_uri = None;
-    if let Some(set) = snapshot.plugins.as_ref() {
-        let host = strip_port(request_host(&uri, &headers)).to_string();
-        let facts = plugin_phase::RequestFacts {
-            method: method.clone(),
-            uri: &uri,
-            version,
-            headers: std::mem::take(&mut headers),
-            client_ip: client_ip.unwrap_or(conn.peer.ip()),
-            https: forwarded_scheme == Protocol::Https,
-            host: &host,
-            port: conn.local.port(),
+    if let (Some(set), Some(state)) = (snapshot.plugins.as_ref(), plugins.as_mut()) {
+        let route_facts = plugin_phase::RouteFacts {
             route_id: routed.rt.route.id,
             service_id: routed.rt.route.service.map(|s| s.id),
             upstream_path: routed.upstream_uri.path().to_string(),
+            captures: routed.matched.captures.as_ref(),
         };
-        match plugin_phase::access(set, ctx, facts, &mut body, opts.client_max_body_size).await {
+        let headers_in = std::mem::take(&mut headers);
+        let limit = opts.client_max_body_size;
+        match state
+            .access(set, ctx, route_facts, headers_in, &mut body, limit)
+            .await
+        {
             Ok(admitted) => {
                 method = admitted.method;
                 headers = admitted.headers;
@@ -235,7 +271,6 @@ async fn proxy(
                         }
                     }
                 }
-                plugin_state = Some(admitted.state);
             }
             Err(resp) => return resp,
         }
@@ -267,7 +302,7 @@ async fn proxy(
     *up_req.headers_mut() = headers;
 
     // The authenticated consumer (or credential) is what `hash_on = consumer` hashes.
-    let consumer_id = plugin_state.as_ref().and_then(|st| {
+    let consumer_id = plugins.as_ref().and_then(|st| {
         st.ctx
             .consumer
             .as_ref()
@@ -300,7 +335,7 @@ async fn proxy(
         }
         Destination::Direct(_) => None,
     };
-    let resp = attempt::send(
+    attempt::send(
         worker,
         ctx,
         routed.service,
@@ -309,14 +344,7 @@ async fn proxy(
         version,
         tries,
     )
-    .await;
-    match plugin_state.as_mut() {
-        Some(state) => {
-            let source = plugin_phase::source_of(&resp);
-            plugin_phase::header_filter(state, resp, source)
-        }
-        None => resp,
-    }
+    .await
 }
 
 fn content_length(h: &HeaderMap) -> Option<u64> {

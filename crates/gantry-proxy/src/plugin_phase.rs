@@ -1,19 +1,29 @@
-//! Runs the plugin pipeline (crate `gantry-plugins`) inside a proxied request: the
-//! `rewrite` and `access` phases after routing, reading the request body first when a
-//! plugin needs it, applying what plugins changed (headers, method, path, query, body),
-//! and `header_filter` on whatever response goes to the client. Only entered when the
-//! configuration has plugins.
+//! Runs the plugin pipeline (crate `gantry-plugins`) around a proxied request, in
+//! Kong's phase order: `rewrite` (global plugins, before routing: header changes are
+//! seen by the router), `access` after routing (reading the request body first when a
+//! plugin needs it, then applying what plugins changed: headers, method, path, query,
+//! body), and on whatever response goes to the client — the upstream's, a plugin's, or
+//! the proxy's own (404, 502, …) — `response` (whole body buffered, only when a plugin
+//! implements it), `header_filter`, `body_filter` per chunk and `log` once the response
+//! has been sent. Only entered when the configuration has plugins.
+
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use gantry_plugins::{
-    Decision, KongResponse, PluginRun, PluginSet, RequestCtx, ResponseHead, ResponseSource,
+    Decision, KongResponse, LogInfo, PluginRun, PluginSet, RequestCtx, ResponseHead, ResponseSource,
 };
+use http::header::{CONTENT_LENGTH, HeaderValue};
 use http::{HeaderMap, Method, Response, StatusCode, Uri, Version};
+use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use uuid::Uuid;
 
-use crate::body::ProxyBody;
+use crate::body::{BoxError, ProxyBody};
 use crate::error_page::ErrorSource;
 use crate::respond::Ctx;
 
@@ -21,11 +31,36 @@ use crate::respond::Ctx;
 pub struct PluginState {
     pub run: PluginRun,
     pub ctx: RequestCtx,
+    /// The response to the client was produced by a plugin.
+    short_circuit: bool,
+    /// Request body bytes, when known (buffered, or `Content-Length`).
+    request_bytes: u64,
+}
+
+/// The request facts plugins see before routing.
+pub struct RequestFacts<'a> {
+    pub method: Method,
+    pub uri: &'a Uri,
+    pub version: Version,
+    pub headers: HeaderMap,
+    pub client_ip: IpAddr,
+    pub server_addr: IpAddr,
+    pub https: bool,
+    pub host: &'a str,
+    pub port: u16,
+}
+
+/// What routing found, for `access`.
+pub struct RouteFacts<'a> {
+    pub route_id: Uuid,
+    pub service_id: Option<Uuid>,
+    /// The upstream path the proxy computed (used when a plugin changes the query).
+    pub upstream_path: String,
+    pub captures: Option<&'a gantry_router::Captures>,
 }
 
 /// What the request looks like after `access` let it through.
 pub struct Admitted {
-    pub state: PluginState,
     pub method: Method,
     pub headers: HeaderMap,
     /// The body, when it was read whole (then the stream is gone).
@@ -34,19 +69,202 @@ pub struct Admitted {
     pub rewritten_target: Option<String>,
 }
 
-/// The request facts plugins see.
-pub struct RequestFacts<'a> {
-    pub method: Method,
-    pub uri: &'a Uri,
-    pub version: Version,
-    pub headers: HeaderMap,
-    pub client_ip: std::net::IpAddr,
-    pub https: bool,
-    pub host: &'a str,
-    pub port: u16,
-    pub route_id: Uuid,
-    pub service_id: Option<Uuid>,
-    pub upstream_path: String,
+/// Starts a request's plugin run and runs `rewrite`. The request headers move into
+/// the plugin context; take them back with [`PluginState::take_headers`] for routing.
+/// `Err` is a plugin's response.
+pub fn rewrite(
+    set: &PluginSet,
+    ctx: &Ctx<'_>,
+    facts: RequestFacts<'_>,
+) -> (PluginState, Result<(), Response<ProxyBody>>) {
+    let target = facts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let mut pctx = RequestCtx::new(facts.method, target);
+    pctx.scheme = if facts.https { "https" } else { "http" };
+    pctx.host = facts.host.to_string();
+    pctx.port = facts.port;
+    pctx.version = facts.version;
+    pctx.headers = facts.headers;
+    pctx.client_ip = Some(facts.client_ip);
+    pctx.server_addr = Some(facts.server_addr);
+    pctx.request_id = ctx.request_id.to_str().unwrap_or("").to_string();
+    let request_bytes = content_length(&pctx.headers).unwrap_or(0);
+    let mut run = set.begin();
+    let decision = run.rewrite(&mut pctx);
+    let mut state = PluginState {
+        run,
+        ctx: pctx,
+        short_circuit: false,
+        request_bytes,
+    };
+    let result = match decision {
+        Decision::Continue => Ok(()),
+        Decision::Respond(r) => Err(state.plugin_response(ctx, r)),
+    };
+    (state, result)
+}
+
+impl PluginState {
+    /// The request headers (after `rewrite`), for routing; `access` puts them back.
+    pub fn take_headers(&mut self) -> HeaderMap {
+        std::mem::take(&mut self.ctx.headers)
+    }
+
+    /// A plugin's own response, with Kong's response headers.
+    fn plugin_response(&mut self, ctx: &Ctx<'_>, r: KongResponse) -> Response<ProxyBody> {
+        self.short_circuit = true;
+        let mut resp = Response::new(ProxyBody::full(r.body));
+        *resp.status_mut() = r.status;
+        *resp.headers_mut() = r.headers;
+        ctx.finish_own(resp)
+    }
+
+    /// `access` on the matched route's chain. `Err` is the response to send (a plugin
+    /// short-circuited, or the body could not be read).
+    pub async fn access(
+        &mut self,
+        set: &PluginSet,
+        ctx: &Ctx<'_>,
+        route: RouteFacts<'_>,
+        headers: HeaderMap,
+        body: &mut Option<Incoming>,
+        body_limit: Option<u64>,
+    ) -> Result<Admitted, Response<ProxyBody>> {
+        let pctx = &mut self.ctx;
+        pctx.headers = headers;
+        pctx.route_id = Some(route.route_id);
+        pctx.service_id = route.service_id;
+        if let Some(c) = route.captures {
+            pctx.uri_captures = captures_table(c);
+        }
+        let original_query = pctx.query.clone();
+        self.run
+            .select(set.chain_for(Some(route.route_id), route.service_id));
+        if self.run.needs_request_body(pctx) {
+            if let Some(stream) = body.take() {
+                match read_body(stream, self.run.request_body_cap(pctx), body_limit).await {
+                    Ok(b) => {
+                        self.request_bytes = b.len() as u64;
+                        pctx.body = Some(b);
+                    }
+                    Err(status) => {
+                        let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                            "Payload too large"
+                        } else {
+                            "Bad request"
+                        };
+                        return Err(ctx.error(status, message, ErrorSource::Nginx));
+                    }
+                }
+            }
+        }
+        if let Decision::Respond(r) = self.run.access(pctx) {
+            return Err(self.plugin_response(ctx, r));
+        }
+        let pctx = &mut self.ctx;
+        let rewritten_target = if pctx.upstream_path.is_some() || pctx.query != original_query {
+            let path = pctx.upstream_path.clone().unwrap_or(route.upstream_path);
+            Some(match &pctx.query {
+                Some(q) if !q.is_empty() => format!("{path}?{q}"),
+                _ => path,
+            })
+        } else {
+            None
+        };
+        Ok(Admitted {
+            method: pctx.method.clone(),
+            headers: std::mem::take(&mut pctx.headers),
+            body: pctx.body.take(),
+            rewritten_target,
+        })
+    }
+
+    /// The response phases on the response about to go to the client: `response`
+    /// (upstream responses, when a plugin implements it), `header_filter`, and a body
+    /// that runs `body_filter` per chunk and `log` once it has been sent.
+    pub async fn finish(mut self, ctx: &Ctx<'_>, resp: Response<ProxyBody>) -> Response<ProxyBody> {
+        let source = if self.short_circuit {
+            ResponseSource::Plugin
+        } else {
+            match resp.body() {
+                ProxyBody::Upstream { .. } => ResponseSource::Upstream,
+                _ => ResponseSource::Proxy,
+            }
+        };
+        let (parts, body) = resp.into_parts();
+        let mut head = ResponseHead {
+            status: parts.status,
+            headers: parts.headers,
+            source,
+        };
+        let mut body = body;
+        if source == ResponseSource::Upstream && self.run.wants_buffered_response() {
+            body = match buffer_response(body).await {
+                Ok(mut whole) => {
+                    self.run.response(&mut self.ctx, &mut head, &mut whole);
+                    head.headers
+                        .insert(CONTENT_LENGTH, HeaderValue::from(whole.len()));
+                    ProxyBody::full(whole)
+                }
+                Err(_) => {
+                    return ctx.error(
+                        StatusCode::BAD_GATEWAY,
+                        "An invalid response was received from the upstream server",
+                        ErrorSource::Nginx,
+                    );
+                }
+            };
+        }
+        self.run.header_filter(&mut self.ctx, &mut head);
+        let filter = self.run.has_body_filter();
+        let log = self.run.has_log();
+        let mut out = Response::new(ProxyBody::empty());
+        *out.status_mut() = head.status;
+        *out.version_mut() = parts.version;
+        *out.extensions_mut() = parts.extensions;
+        if !filter && !log {
+            *out.headers_mut() = head.headers;
+            *out.body_mut() = body;
+            return out;
+        }
+        // `body_filter` sees the head as sent; the client gets the same headers.
+        let headers = if filter {
+            head.headers.clone()
+        } else {
+            std::mem::take(&mut head.headers)
+        };
+        *out.headers_mut() = headers;
+        let tail = Tail {
+            state: self,
+            head,
+            filter,
+            done: false,
+            sent: 0,
+            start: ctx.start,
+            upstream: ctx.upstream_latency(),
+        };
+        *out.body_mut() = ProxyBody::Filtered {
+            inner: Box::pin(body),
+            tail: Box::new(tail),
+        };
+        out
+    }
+}
+
+/// Kong's `uri_captures` table: numbered groups by index (`"0"` is the whole match)
+/// and named groups by name.
+fn captures_table(c: &gantry_router::Captures) -> Vec<(String, String)> {
+    let mut out = Vec::with_capacity(c.len());
+    for (i, v) in c.numbered.iter().enumerate() {
+        if let Some(v) = v {
+            out.push((i.to_string(), v.clone()));
+        }
+    }
+    out.extend(c.named.iter().cloned());
+    out
+}
+
+fn content_length(h: &HeaderMap) -> Option<u64> {
+    h.get(CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
 }
 
 /// Reads at most `cap` bytes of the body (`None` = all), failing past `limit`.
@@ -72,108 +290,114 @@ async fn read_body(
     Ok(buf.freeze())
 }
 
-/// `rewrite` then `access`. `Err` is the response to send (a plugin short-circuited, or
-/// the body could not be read).
-pub async fn access(
-    set: &PluginSet,
-    ctx: &Ctx<'_>,
-    facts: RequestFacts<'_>,
-    body: &mut Option<Incoming>,
-    body_limit: Option<u64>,
-) -> Result<Admitted, Response<ProxyBody>> {
-    let target = facts.uri.path_and_query().map_or("/", |p| p.as_str());
-    let mut pctx = RequestCtx::new(facts.method, target);
-    pctx.scheme = if facts.https { "https" } else { "http" };
-    pctx.host = facts.host.to_string();
-    pctx.port = facts.port;
-    pctx.version = facts.version;
-    pctx.headers = facts.headers;
-    pctx.client_ip = Some(facts.client_ip);
-    pctx.route_id = Some(facts.route_id);
-    pctx.service_id = facts.service_id;
-    pctx.request_id = ctx.request_id.to_str().unwrap_or("").to_string();
-    let original_query = pctx.query.clone();
-    let mut run = set.begin();
-    let mut decision = run.rewrite(&mut pctx);
-    if decision.is_continue() {
-        run.select(set.chain_for(Some(facts.route_id), facts.service_id));
-        if run.needs_request_body(&pctx) {
-            if let Some(stream) = body.take() {
-                match read_body(stream, run.request_body_cap(&pctx), body_limit).await {
-                    Ok(b) => pctx.body = Some(b),
-                    Err(status) => {
-                        let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
-                            "Payload too large"
-                        } else {
-                            "Bad request"
-                        };
-                        return Err(ctx.error(status, message, ErrorSource::Nginx));
-                    }
-                }
+/// The whole upstream response body (the `response` phase needs it).
+async fn buffer_response(body: ProxyBody) -> Result<Bytes, BoxError> {
+    let mut body = body;
+    let mut buf = BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        if let Some(d) = frame?.data_ref() {
+            buf.extend_from_slice(d);
+        }
+    }
+    Ok(buf.freeze())
+}
+
+/// The response side of a plugin run carried by the response body: `body_filter` on
+/// each chunk, `log` when the body is dropped (sent, or the client went away).
+pub struct Tail {
+    state: PluginState,
+    head: ResponseHead,
+    filter: bool,
+    /// `body_filter` has seen `eof`.
+    done: bool,
+    sent: u64,
+    start: Instant,
+    upstream: Option<Duration>,
+}
+
+impl Tail {
+    fn filter(&mut self, chunk: &mut Bytes, eof: bool) {
+        let st = &mut self.state;
+        st.run.body_filter(&mut st.ctx, &self.head, chunk, eof);
+        self.done = eof;
+    }
+
+    /// One polled frame of the inner body, filtered. `Poll::Ready(None)` only after
+    /// the filters saw `eof`.
+    pub fn poll(
+        &mut self,
+        inner: Pin<&mut ProxyBody>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let mut inner = inner;
+        loop {
+            if self.done {
+                return Poll::Ready(None);
             }
+            let frame = ready!(inner.as_mut().poll_frame(cx));
+            let mut data = match frame {
+                Some(Ok(f)) => match f.into_data() {
+                    Ok(d) => d,
+                    // Trailers pass through.
+                    Err(f) => return Poll::Ready(Some(Ok(f))),
+                },
+                Some(Err(e)) => return Poll::Ready(Some(Err(e))),
+                None if self.filter => {
+                    let mut last = Bytes::new();
+                    self.filter(&mut last, true);
+                    if last.is_empty() {
+                        return Poll::Ready(None);
+                    }
+                    last
+                }
+                None => {
+                    self.done = true;
+                    return Poll::Ready(None);
+                }
+            };
+            if self.filter && !self.done {
+                let eof = inner.is_end_stream();
+                self.filter(&mut data, eof);
+            }
+            if data.is_empty() {
+                continue;
+            }
+            self.sent += data.len() as u64;
+            return Poll::Ready(Some(Ok(Frame::data(data))));
         }
-        decision = run.access(&mut pctx);
     }
-    let mut state = PluginState { run, ctx: pctx };
-    match decision {
-        Decision::Respond(r) => Err(plugin_response(ctx, &mut state, r)),
-        Decision::Continue => {
-            let rewritten_target =
-                if state.ctx.upstream_path.is_some() || state.ctx.query != original_query {
-                    let path = state
-                        .ctx
-                        .upstream_path
-                        .clone()
-                        .unwrap_or(facts.upstream_path);
-                    Some(match &state.ctx.query {
-                        Some(q) if !q.is_empty() => format!("{path}?{q}"),
-                        _ => path,
-                    })
-                } else {
-                    None
-                };
-            Ok(Admitted {
-                method: state.ctx.method.clone(),
-                headers: std::mem::take(&mut state.ctx.headers),
-                body: state.ctx.body.take(),
-                rewritten_target,
-                state,
-            })
+
+    /// Whether the client has everything.
+    pub fn is_end_stream(&self, inner: &ProxyBody) -> bool {
+        if self.filter {
+            self.done
+        } else {
+            inner.is_end_stream()
+        }
+    }
+
+    /// Size as the client will see it.
+    pub fn size_hint(&self, inner: &ProxyBody) -> SizeHint {
+        if self.filter {
+            SizeHint::default()
+        } else {
+            inner.size_hint()
         }
     }
 }
 
-/// A plugin's own response, with Kong's response headers and `header_filter` applied.
-fn plugin_response(ctx: &Ctx<'_>, state: &mut PluginState, r: KongResponse) -> Response<ProxyBody> {
-    let mut resp = Response::new(ProxyBody::full(r.body));
-    *resp.status_mut() = r.status;
-    *resp.headers_mut() = r.headers;
-    let resp = ctx.finish_own(resp);
-    header_filter(state, resp, ResponseSource::Plugin)
-}
-
-/// Runs `header_filter` on a response about to go to the client.
-pub fn header_filter(
-    state: &mut PluginState,
-    resp: Response<ProxyBody>,
-    source: ResponseSource,
-) -> Response<ProxyBody> {
-    let (mut parts, body) = resp.into_parts();
-    let mut head = ResponseHead {
-        status: parts.status,
-        headers: std::mem::take(&mut parts.headers),
-        source,
-    };
-    state.run.header_filter(&mut state.ctx, &mut head);
-    parts.status = head.status;
-    parts.headers = head.headers;
-    Response::from_parts(parts, body)
-}
-
-/// Whether a response was relayed from the upstream.
-pub fn source_of(resp: &Response<ProxyBody>) -> ResponseSource {
-    match resp.body() {
-        ProxyBody::Upstream { .. } => ResponseSource::Upstream,
-        ProxyBody::Full { .. } => ResponseSource::Proxy,
+impl Drop for Tail {
+    fn drop(&mut self) {
+        if !self.state.run.has_log() {
+            return;
+        }
+        let info = LogInfo {
+            status: self.head.status,
+            response_bytes: self.sent,
+            request_bytes: self.state.request_bytes,
+            total: self.start.elapsed(),
+            upstream: self.upstream,
+        };
+        self.state.run.log(&self.state.ctx, &info);
     }
 }

@@ -1,7 +1,8 @@
 //! Responses Gantry produces itself (Kong's `kong.response.error` and
 //! `kong.response.exit` helpers) and Kong's headers on every response to the client.
 
-use std::time::Instant;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
@@ -22,6 +23,9 @@ pub struct Ctx<'a> {
     pub accept: Option<HeaderValue>,
     pub content_type: Option<HeaderValue>,
     pub opts: &'a ProxyOptions,
+    /// Microseconds the upstream took to answer (`u64::MAX` until it has), for
+    /// plugins' `log`.
+    upstream_micros: AtomicU64,
 }
 
 impl<'a> Ctx<'a> {
@@ -32,6 +36,21 @@ impl<'a> Ctx<'a> {
             accept: request_headers.get(header::ACCEPT).cloned(),
             content_type: request_headers.get(header::CONTENT_TYPE).cloned(),
             opts,
+            upstream_micros: AtomicU64::new(u64::MAX),
+        }
+    }
+
+    /// Records how long the upstream took to answer.
+    pub fn set_upstream_latency(&self, d: Duration) {
+        let micros = u64::try_from(d.as_micros()).unwrap_or(u64::MAX - 1);
+        self.upstream_micros.store(micros, Ordering::Relaxed);
+    }
+
+    /// How long the upstream took to answer, if it was reached.
+    pub fn upstream_latency(&self) -> Option<Duration> {
+        match self.upstream_micros.load(Ordering::Relaxed) {
+            u64::MAX => None,
+            m => Some(Duration::from_micros(m)),
         }
     }
 

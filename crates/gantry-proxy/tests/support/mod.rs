@@ -266,6 +266,11 @@ impl Proxy {
 
     fn start_with(cfg: &ConfigEntities, opts: ProxyOptions, workers: usize, tls: bool) -> Proxy {
         let snap = Snapshot::build(cfg).expect("snapshot");
+        Self::start_snapshot(snap, opts, workers, tls)
+    }
+
+    /// A proxy serving a snapshot built by the test.
+    pub fn start_snapshot(snap: Snapshot, opts: ProxyOptions, workers: usize, tls: bool) -> Proxy {
         let shared = Arc::new(ArcSwap::from_pointee(snap));
         let server = ProxyServer::start(
             &[ListenSpec {
