@@ -15,6 +15,8 @@ pub mod jwt;
 pub mod key_auth;
 pub mod request_size_limiting;
 pub mod request_termination;
+pub mod request_transformer;
+pub mod response_transformer;
 
 /// Every plugin this crate provides.
 pub static ALL: &[&'static dyn crate::plugin::Plugin] = &[
@@ -26,6 +28,8 @@ pub static ALL: &[&'static dyn crate::plugin::Plugin] = &[
     &ip_restriction::IpRestriction,
     &request_termination::RequestTermination,
     &request_size_limiting::RequestSizeLimiting,
+    &request_transformer::RequestTransformer,
+    &response_transformer::ResponseTransformer,
     &cors::Cors,
     &correlation_id::CorrelationId,
     &bot_detection::BotDetection,
