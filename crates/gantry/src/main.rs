@@ -16,11 +16,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-/// mimalloc instead of glibc malloc: the proxy allocates many small, short-lived
-/// buffers per request, and glibc's allocator was ~17 % of CPU under load (perf); see
-/// docs/benchmarks.md for the measured difference.
+/// mimalloc: see `gantry-alloc`.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: gantry_alloc::Allocator = gantry_alloc::Allocator {};
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();

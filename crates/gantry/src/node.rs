@@ -73,6 +73,8 @@ fn serve(settings: &Settings) -> anyhow::Result<()> {
             .compile(mirror.entities(), None)
             .await
             .context("cannot compile the configuration")?;
+        // The dump and its JSON are gone; give their pages back before serving.
+        gantry_alloc::release_freed_memory();
         let shared = Arc::new(ArcSwap::new(snapshot));
 
         let listens = options::proxy_listens(settings)?;

@@ -195,13 +195,51 @@ impl Builder {
                 previous: previous.as_deref(),
                 strict: false,
             };
-            Snapshot::build_with(&entities, ctx).map_err(anyhow::Error::from)
+            let built = Snapshot::build_with(&entities, ctx).map_err(anyhow::Error::from);
+            drop(entities);
+            release_freed_memory("build");
+            built
         })
         .await
         .map_err(|e| anyhow::anyhow!("snapshot builder failed: {e}"))??;
         snapshot.start_background(Arc::clone(&self.prober));
         Ok(Arc::new(snapshot))
     }
+}
+
+/// Hands the calling thread's freed pages back to the OS (a rebuild frees a whole
+/// configuration's worth of temporaries, and the thread may then idle for long).
+fn release_freed_memory(after: &'static str) {
+    let started = Instant::now();
+    gantry_alloc::release_freed_memory();
+    tracing::debug!(
+        after,
+        micros = started.elapsed().as_micros() as u64,
+        "memory released"
+    );
+}
+
+/// Drops a replaced snapshot off the proxy's threads: requests still running on it
+/// hold references, and whichever releases the last one would pay for freeing every
+/// route, matcher and balancer of it. Waits for them, then frees it on a blocking
+/// thread.
+fn retire(old: Arc<Snapshot>) {
+    tokio::spawn(async move {
+        let mut old = old;
+        loop {
+            match Arc::try_unwrap(old) {
+                Ok(snapshot) => {
+                    drop(tokio::task::spawn_blocking(move || {
+                        drop(snapshot);
+                        release_freed_memory("retire");
+                    }));
+                    return;
+                }
+                Err(still_shared) => old = still_shared,
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    });
 }
 
 /// What the pending change events ask for.
@@ -260,6 +298,7 @@ pub async fn follow(
         };
         let version = store.version();
         let started = Instant::now();
+        let full = matches!(pending, Pending::Everything);
         match pending {
             Pending::Everything => match Mirror::load(store.as_ref()).await {
                 Ok(m) => mirror = m,
@@ -294,7 +333,10 @@ pub async fn follow(
             .await
         {
             Ok(snapshot) => {
-                shared.store(snapshot);
+                retire(shared.swap(snapshot));
+                if full {
+                    release_freed_memory("reload");
+                }
                 built = version;
                 tracing::debug!(
                     version,
@@ -307,5 +349,33 @@ pub async fn follow(
                 tracing::error!("configuration change not applied, keeping the running one: {e:#}")
             }
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// A replaced snapshot is freed by the control side once the last request using it
+    /// lets go, not by that request's thread.
+    #[tokio::test]
+    async fn retired_snapshots_are_freed_after_their_last_request() {
+        let snapshot = Arc::new(Snapshot::build(&ConfigEntities::default()).unwrap());
+        let watch = Arc::downgrade(&snapshot);
+        let in_flight = Arc::clone(&snapshot);
+        retire(snapshot);
+        tokio::time::sleep(std::time::Duration::from_millis(60)).await;
+        assert!(watch.upgrade().is_some(), "freed while a request held it");
+        drop(in_flight);
+        // The request's drop was not the last one: the retiring task still holds it.
+        assert!(watch.upgrade().is_some());
+        for _ in 0..100 {
+            if watch.upgrade().is_none() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("retired snapshot never freed");
     }
 }
