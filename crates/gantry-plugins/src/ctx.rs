@@ -185,6 +185,13 @@ impl RequestCtx {
     }
 }
 
+/// Put in [`RequestCtx::scratch`] by a plugin that sets the `Host` header
+/// (Kong's `kong.service.request.set_header("host", …)`, which sets
+/// `upstream_host`): the proxy sends this `Host` upstream instead of the one it
+/// would compute (`preserve_host` or the target's host).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamHost(pub HeaderValue);
+
 /// A query argument's shape, as Kong's `get_query()` table gives it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum QueryArg {

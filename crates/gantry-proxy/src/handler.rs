@@ -309,10 +309,15 @@ async fn forward(
             .map(|c| c.id.to_string())
             .or_else(|| st.ctx.credential.as_ref().map(|c| c.id.to_string()))
     });
-    let preserved_host = if routed.rt.route.preserve_host {
-        host_value
-    } else {
-        None
+    // A plugin that set `Host` (Kong's `upstream_host`) wins over `preserve_host`.
+    let plugin_host = plugins
+        .as_ref()
+        .and_then(|st| st.ctx.scratch.get::<gantry_plugins::UpstreamHost>())
+        .map(|h| h.0.clone());
+    let preserved_host = match plugin_host {
+        Some(h) => Some(h),
+        None if routed.rt.route.preserve_host => host_value,
+        None => None,
     };
     let tries = match &routed.service.destination {
         Destination::Balanced(b) => {

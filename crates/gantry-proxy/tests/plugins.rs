@@ -135,3 +135,65 @@ async fn cors_headers_on_proxied_responses() {
         Some("https://app.example")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transformers_change_request_and_response() {
+    let o = origin().await;
+    let yml = format!(
+        r#"
+_format_version: "3.0"
+services:
+- name: api
+  url: http://{}
+  routes:
+  - name: t
+    paths: ["~/t/(?<item>[a-z]+)"]
+    plugins:
+    - name: request-transformer
+      config:
+        replace:
+          uri: "/items/$(uri_captures.item)/json"
+          headers: ["host:internal.example"]
+        rename:
+          querystring: ["q:query"]
+        add:
+          headers: ["x-added:$(query_params.q)", "x-client:gantry"]
+        remove:
+          headers: ["x-secret"]
+    - name: response-transformer
+      config:
+        add:
+          headers: ["x-served-by:gantry"]
+          json: ["added:true", "count:3"]
+          json_types: ["boolean", "number"]
+        remove:
+          headers: ["x-origin"]
+          json: ["origin"]
+"#,
+        o.addr
+    );
+    let p = Proxy::start(&load(&yml), ProxyOptions::default());
+    let req = get("/t/widget?q=blue&keep=1")
+        .header("x-secret", "s3cr3t")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let got = send(p.addr, req).await;
+    assert_eq!(got.status, StatusCode::OK, "{:?}", got.body);
+    // Response side: headers changed, JSON body rewritten, length recomputed.
+    assert_eq!(got.header("x-served-by"), Some("gantry"));
+    assert!(got.header("x-origin").is_none());
+    assert!(
+        got.header("content-length")
+            .is_none_or(|l| l == got.body.len().to_string())
+    );
+    let echo = got.json();
+    assert_eq!(echo["added"], true);
+    assert_eq!(echo["count"], 3);
+    assert!(echo.get("origin").is_none());
+    // Request side, as the upstream saw it.
+    assert_eq!(echo["uri"], "/items/widget/json?keep=1&query=blue");
+    assert_eq!(echo["headers"]["host"], "internal.example");
+    assert_eq!(echo["headers"]["x-added"], "blue");
+    assert_eq!(echo["headers"]["x-client"], "gantry");
+    assert!(echo["headers"].get("x-secret").is_none());
+}

@@ -33,20 +33,13 @@ use self::args::{ArgTable, ArgVal, append_value};
 use self::multipart::Multipart;
 use self::template::{Env, Template};
 use super::{ConsumerScope, subschema};
-use crate::ctx::RequestCtx;
+use crate::ctx::{RequestCtx, UpstreamHost};
 use crate::plugin::{ConfigureEnv, Phases, Plugin, PluginHandler};
 use crate::respond::Decision;
 
 /// The request-transformer plugin.
 #[derive(Debug)]
 pub struct RequestTransformer;
-
-/// Put in [`RequestCtx::scratch`] when request-transformer set the `Host`
-/// header (Kong's `kong.service.request.set_header("host", …)`, which sets
-/// `upstream_host`): the proxy must send this `Host` upstream instead of the
-/// one it would compute (`preserve_host` or the target's host).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UpstreamHost(pub HeaderValue);
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]

@@ -4,9 +4,10 @@ use bytes::Bytes;
 use http::{HeaderValue, Method};
 use serde_json::{Value, json};
 
-use super::{UpstreamHost, kong_pair};
+use super::kong_pair;
 use crate::chain::PluginSet;
 use crate::ctx::RequestCtx;
+use crate::ctx::UpstreamHost;
 use crate::plugins::testkit::*;
 use crate::respond::Decision;
 

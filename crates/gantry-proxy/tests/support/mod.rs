@@ -149,6 +149,10 @@ async fn echo(req: Request<Incoming>, me: SocketAddr) -> Response<Full<Bytes>> {
     *resp.status_mut() = status;
     resp.headers_mut()
         .insert("x-origin", me.to_string().parse().unwrap());
+    if path.contains("/json") {
+        resp.headers_mut()
+            .insert("content-type", "application/json".parse().unwrap());
+    }
     resp.headers_mut()
         .insert("connection", "keep-alive, x-hop".parse().unwrap());
     resp.headers_mut()
