@@ -221,7 +221,19 @@ impl PluginSet {
         cfg: PluginConfig<'_>,
         registry: &[&'static dyn Plugin],
     ) -> Result<PluginSet, BuildError> {
-        let index = Arc::new(ConsumerIndex::build(cfg.consumers, cfg.credentials));
+        Self::build_reusing(cfg, registry, None)
+    }
+
+    /// Builds with a given plugin registry, reusing a consumer index built from the
+    /// same consumers and credentials (then `cfg.consumers` and `cfg.credentials` are
+    /// not read): a route or plugin change need not re-index 10k consumers.
+    pub fn build_reusing(
+        cfg: PluginConfig<'_>,
+        registry: &[&'static dyn Plugin],
+        index: Option<Arc<ConsumerIndex>>,
+    ) -> Result<PluginSet, BuildError> {
+        let index =
+            index.unwrap_or_else(|| Arc::new(ConsumerIndex::build(cfg.consumers, cfg.credentials)));
         let mut by_name: HashMap<&'static str, (i32, Vec<Arc<Instance>>)> = HashMap::new();
         for p in cfg.plugins {
             if !p.enabled || !p.protocols.iter().any(|pr| pr.is_http()) {
@@ -267,8 +279,16 @@ impl PluginSet {
         let ordered: Vec<(&'static str, Vec<Arc<Instance>>)> =
             ordered.into_iter().map(|(n, _, v)| (n, v)).collect();
 
+        // Only routes that instances are scoped to get a chain of their own; any other
+        // route's chain is its service's (or the serviceless one), so the cost of a
+        // build does not grow with the number of routes.
+        let scoped: std::collections::HashSet<Uuid> = ordered
+            .iter()
+            .flat_map(|(_, v)| v)
+            .filter_map(|i| i.route)
+            .collect();
         let mut by_route = HashMap::new();
-        for (route, service) in cfg.routes {
+        for (route, service) in cfg.routes.iter().filter(|(r, _)| scoped.contains(r)) {
             let chain = PluginChain::compile(&ordered, Some(*route), *service, false);
             by_route.insert(*route, Arc::new(chain));
         }

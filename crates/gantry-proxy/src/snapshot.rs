@@ -4,7 +4,7 @@
 //! and swapped in atomically; balancers carry their targets' health over from the
 //! snapshot they replace.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
@@ -70,11 +70,13 @@ pub struct Snapshot {
     pub services: HashMap<Uuid, Arc<ServiceRuntime>>,
     /// Balancers by upstream id (health endpoints, next snapshot's state).
     pub balancers: HashMap<Uuid, Arc<UpstreamBalancer>>,
-    /// Certificates by SNI for TLS listeners.
-    pub certs: CertStore,
+    /// Certificates by SNI for TLS listeners (shared with the next snapshot when
+    /// certificates did not change).
+    pub certs: Arc<CertStore>,
     /// Plugin chains and the consumer index; `None` when no plugin is configured, so
     /// plugin-free configurations pay nothing per request.
-    pub plugins: Option<PluginSet>,
+    /// Shared with the next snapshot when nothing plugins read changed.
+    pub plugins: Option<Arc<PluginSet>>,
     /// Health checks and DNS refreshes of the balancers; stop when the snapshot goes.
     background: Mutex<Vec<Background>>,
 }
@@ -118,6 +120,35 @@ pub struct BuildContext<'a> {
     /// Refuse certificates that do not load (a file being checked) instead of leaving
     /// them out with an error log (a store that already accepted them).
     pub strict: bool,
+    /// The entity kinds (schema names) that changed since `previous`; `None` =
+    /// unknown. Parts of `previous` built only from unchanged kinds are reused, and
+    /// the entities of those kinds need not be given.
+    pub changed: Option<&'a HashSet<String>>,
+}
+
+/// Entity kinds the consumer index is built from.
+pub const CONSUMER_KINDS: [&str; 6] = [
+    "consumers",
+    "keyauth_credentials",
+    "basicauth_credentials",
+    "jwt_secrets",
+    "hmacauth_credentials",
+    "acls",
+];
+
+/// Entity kinds the certificate store is built from.
+pub const CERT_KINDS: [&str; 2] = ["certificates", "snis"];
+
+impl BuildContext<'_> {
+    /// The previous snapshot, when none of `kinds` changed since it was built.
+    pub fn unchanged_since(&self, kinds: &[&str]) -> Option<&Snapshot> {
+        let changed = self.changed?;
+        let previous = self.previous?;
+        kinds
+            .iter()
+            .all(|k| !changed.contains(*k))
+            .then_some(previous)
+    }
 }
 
 /// A process-wide DNS client for builds that are not given one (tests, file checks).
@@ -158,6 +189,7 @@ impl Snapshot {
                 dns: default_dns(),
                 previous: None,
                 strict: true,
+                changed: None,
             },
         )
     }
@@ -237,38 +269,21 @@ impl Snapshot {
         }
         let router = Router::from_routes(routes.iter().map(|r| &r.route))
             .map_err(|e| SnapshotError::Router(e.to_string()))?;
-        let certs = if ctx.strict {
-            CertStore::build(&cfg.certificates, &cfg.snis).map_err(SnapshotError::Certificate)?
-        } else {
-            let (store, errors) = CertStore::build_lenient(&cfg.certificates, &cfg.snis);
-            for e in errors {
-                tracing::error!("TLS: {e}; left out of the running configuration");
+        let certs = match ctx.unchanged_since(&CERT_KINDS) {
+            Some(previous) => Arc::clone(&previous.certs),
+            None if ctx.strict => Arc::new(
+                CertStore::build(&cfg.certificates, &cfg.snis)
+                    .map_err(SnapshotError::Certificate)?,
+            ),
+            None => {
+                let (store, errors) = CertStore::build_lenient(&cfg.certificates, &cfg.snis);
+                for e in errors {
+                    tracing::error!("TLS: {e}; left out of the running configuration");
+                }
+                Arc::new(store)
             }
-            store
         };
-        let plugins = if cfg.plugins.iter().any(|p| p.enabled) {
-            let route_ids: Vec<(Uuid, Option<Uuid>)> = cfg
-                .routes
-                .iter()
-                .map(|r| (r.id, r.service.map(|s| s.id)))
-                .collect();
-            let set = PluginSet::build(PluginConfig {
-                plugins: &cfg.plugins,
-                routes: &route_ids,
-                consumers: &cfg.consumers,
-                credentials: Credentials {
-                    keyauth: &cfg.keyauth_credentials,
-                    basicauth: &cfg.basicauth_credentials,
-                    jwt: &cfg.jwt_secrets,
-                    hmacauth: &cfg.hmacauth_credentials,
-                    acls: &cfg.acls,
-                },
-            })
-            .map_err(|e| SnapshotError::Plugins(e.to_string()))?;
-            Some(set)
-        } else {
-            None
-        };
+        let plugins = build_plugins(cfg, &ctx)?;
         Ok(Snapshot {
             router,
             routes,
@@ -303,6 +318,48 @@ impl Snapshot {
             Err(_) => self.balancers.values().find(|b| b.name() == id_or_name),
         }
     }
+}
+
+/// The plugin set: the previous one when nothing it reads changed; otherwise rebuilt,
+/// reusing the previous consumer index when consumers and credentials did not change.
+fn build_plugins(
+    cfg: &ConfigEntities,
+    ctx: &BuildContext<'_>,
+) -> Result<Option<Arc<PluginSet>>, SnapshotError> {
+    if !cfg.plugins.iter().any(|p| p.enabled) {
+        return Ok(None);
+    }
+    let mut kinds = vec!["plugins", "routes"];
+    kinds.extend(CONSUMER_KINDS);
+    if let Some(previous) = ctx.unchanged_since(&kinds) {
+        if let Some(set) = &previous.plugins {
+            return Ok(Some(Arc::clone(set)));
+        }
+    }
+    let index = ctx
+        .unchanged_since(&CONSUMER_KINDS)
+        .and_then(|p| p.plugins.as_ref())
+        .map(|set| Arc::clone(set.index()));
+    let route_ids: Vec<(Uuid, Option<Uuid>)> = cfg
+        .routes
+        .iter()
+        .map(|r| (r.id, r.service.map(|s| s.id)))
+        .collect();
+    let config = PluginConfig {
+        plugins: &cfg.plugins,
+        routes: &route_ids,
+        consumers: &cfg.consumers,
+        credentials: Credentials {
+            keyauth: &cfg.keyauth_credentials,
+            basicauth: &cfg.basicauth_credentials,
+            jwt: &cfg.jwt_secrets,
+            hmacauth: &cfg.hmacauth_credentials,
+            acls: &cfg.acls,
+        },
+    };
+    let set = PluginSet::build_reusing(config, gantry_plugins::plugins::ALL, index)
+        .map_err(|e| SnapshotError::Plugins(e.to_string()))?;
+    Ok(Some(Arc::new(set)))
 }
 
 fn default_port(port: u16, protocol: Protocol) -> bool {

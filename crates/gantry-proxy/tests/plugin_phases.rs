@@ -190,7 +190,7 @@ fn start(origin: std::net::SocketAddr) -> Proxy {
         REGISTRY,
     )
     .unwrap();
-    snap.plugins = Some(set);
+    snap.plugins = Some(Arc::new(set));
     Proxy::start_snapshot(snap, ProxyOptions::default(), 1, false)
 }
 

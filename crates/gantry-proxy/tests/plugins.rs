@@ -197,3 +197,62 @@ services:
     assert_eq!(echo["headers"]["x-client"], "gantry");
     assert!(echo["headers"].get("x-secret").is_none());
 }
+
+/// A rebuild after a change reuses the parts built only from unchanged kinds: the
+/// consumer index after a route write (consumers not even given), the whole plugin set
+/// when nothing it reads changed, the certificate store when no certificate changed.
+#[test]
+fn rebuilds_reuse_what_did_not_change() {
+    use gantry_proxy::Snapshot;
+    use gantry_proxy::snapshot::{BuildContext, default_dns};
+    use std::collections::HashSet;
+    use std::sync::Arc;
+
+    let full = load(&config("127.0.0.1:9".parse().unwrap()));
+    let first = Snapshot::build(&full).unwrap();
+    let build = |cfg: &ConfigEntities, previous: &Snapshot, kinds: &[&str]| {
+        let changed: HashSet<String> = kinds.iter().map(|k| k.to_string()).collect();
+        Snapshot::build_with(
+            cfg,
+            BuildContext {
+                dns: default_dns(),
+                previous: Some(previous),
+                strict: true,
+                changed: Some(&changed),
+            },
+        )
+        .unwrap()
+    };
+    let set = |s: &Snapshot| Arc::clone(s.plugins.as_ref().unwrap());
+
+    // A route was added; consumers, credentials and certificates are left out.
+    let mut routes_only = full.clone();
+    let mut extra = routes_only.routes[0].clone();
+    extra.id = uuid::Uuid::new_v4();
+    extra.name = Some("extra".into());
+    extra.paths = Some(vec!["/extra".into()]);
+    routes_only.routes.push(extra);
+    routes_only.consumers.clear();
+    routes_only.keyauth_credentials.clear();
+    let second = build(&routes_only, &first, &["routes"]);
+    assert!(Arc::ptr_eq(set(&first).index(), set(&second).index()));
+    assert!(set(&second).index().key_auth("secret-key").is_some());
+    assert!(Arc::ptr_eq(&first.certs, &second.certs));
+    assert_eq!(second.routes.len(), first.routes.len() + 1);
+
+    // A credential changed: the index is rebuilt from what is given.
+    let mut more_keys = routes_only.clone();
+    more_keys.consumers = full.consumers.clone();
+    more_keys.keyauth_credentials = full.keyauth_credentials.clone();
+    let mut k = more_keys.keyauth_credentials[0].clone();
+    k.id = uuid::Uuid::new_v4();
+    k.key = "second-key".into();
+    more_keys.keyauth_credentials.push(k);
+    let third = build(&more_keys, &second, &["keyauth_credentials"]);
+    assert!(!Arc::ptr_eq(set(&second).index(), set(&third).index()));
+    assert!(set(&third).index().key_auth("second-key").is_some());
+
+    // Nothing plugins read changed: the same plugin set.
+    let fourth = build(&more_keys, &third, &["upstreams"]);
+    assert!(Arc::ptr_eq(&set(&third), &set(&fourth)));
+}

@@ -201,6 +201,7 @@ fn a_bad_certificate_is_refused_strictly_and_skipped_leniently() {
             dns: gantry_proxy::snapshot::default_dns(),
             previous: None,
             strict: false,
+            changed: None,
         },
     );
     assert!(

@@ -70,7 +70,7 @@ fn serve(settings: &Settings) -> anyhow::Result<()> {
         let version = store.version();
         let mirror = reconfigure::Mirror::load(store.as_ref()).await?;
         let snapshot = builder
-            .compile(mirror.entities(), None)
+            .compile(mirror.entities(), None, None)
             .await
             .context("cannot compile the configuration")?;
         // The dump and its JSON are gone; give their pages back before serving.

@@ -16,7 +16,7 @@ use gantry_core::{
     Acl, BasicAuthCredential, Certificate, Consumer, HmacAuthCredential, JwtSecret,
     KeyAuthCredential, Plugin, Route, Service, Sni, Target, Upstream,
 };
-use gantry_proxy::snapshot::BuildContext;
+use gantry_proxy::snapshot::{BuildContext, CERT_KINDS, CONSUMER_KINDS};
 use gantry_proxy::{ConfigEntities, Snapshot};
 use gantry_store::{Change, Store};
 use serde_json::Value;
@@ -134,10 +134,18 @@ impl Mirror {
 
     /// The entities as the snapshot builder takes them.
     pub fn entities(&self) -> ConfigEntities {
+        self.entities_except(&[])
+    }
+
+    /// The entities, leaving out the kinds listed (the builder reuses what it made
+    /// of them last time): a route change need not copy 10k consumers.
+    pub fn entities_except(&self, skip: &[&str]) -> ConfigEntities {
         let mut out = ConfigEntities::default();
         macro_rules! copy {
             ($f:ident) => {
-                out.$f = self.$f.values().cloned().collect();
+                if !skip.contains(&stringify!($f)) {
+                    out.$f = self.$f.values().cloned().collect();
+                }
             };
         }
         for_each_kind!(copy);
@@ -183,10 +191,13 @@ impl Builder {
 
     /// Compiles a snapshot on a blocking thread, carrying balancer state over from
     /// `previous`, and starts its health checks.
+    /// `changed`: the entity kinds changed since `previous` (`None` = unknown), so
+    /// the parts built from the others are reused.
     pub async fn compile(
         &self,
         entities: ConfigEntities,
         previous: Option<Arc<Snapshot>>,
+        changed: Option<HashSet<String>>,
     ) -> anyhow::Result<Arc<Snapshot>> {
         let dns = self.dns.clone();
         let snapshot = tokio::task::spawn_blocking(move || {
@@ -194,6 +205,7 @@ impl Builder {
                 dns: &dns,
                 previous: previous.as_deref(),
                 strict: false,
+                changed: changed.as_ref(),
             };
             let built = Snapshot::build_with(&entities, ctx).map_err(anyhow::Error::from);
             drop(entities);
@@ -205,6 +217,24 @@ impl Builder {
         snapshot.start_background(Arc::clone(&self.prober));
         Ok(Arc::new(snapshot))
     }
+}
+
+/// Entity kinds the next build will not read because it reuses what `previous` made
+/// of them (see `Snapshot::build_with`): certificates when none changed, consumers and
+/// credentials when none changed and `previous` has their index.
+fn reusable_kinds(changed: Option<&HashSet<String>>, previous: &Snapshot) -> Vec<&'static str> {
+    let Some(changed) = changed else {
+        return Vec::new();
+    };
+    let untouched = |kinds: &[&str]| kinds.iter().all(|k| !changed.contains(*k));
+    let mut skip = Vec::new();
+    if untouched(&CERT_KINDS) {
+        skip.extend(CERT_KINDS);
+    }
+    if untouched(&CONSUMER_KINDS) && previous.plugins.is_some() {
+        skip.extend(CONSUMER_KINDS);
+    }
+    skip
 }
 
 /// Hands the calling thread's freed pages back to the OS (a rebuild frees a whole
@@ -299,6 +329,10 @@ pub async fn follow(
         let version = store.version();
         let started = Instant::now();
         let full = matches!(pending, Pending::Everything);
+        let changed: Option<HashSet<String>> = match &pending {
+            Pending::Everything => None,
+            Pending::Rows(rows) => Some(rows.iter().map(|(e, _)| e.clone()).collect()),
+        };
         match pending {
             Pending::Everything => match Mirror::load(store.as_ref()).await {
                 Ok(m) => mirror = m,
@@ -328,10 +362,9 @@ pub async fn follow(
             }
         }
         let read = started.elapsed();
-        match builder
-            .compile(mirror.entities(), Some(shared.load_full()))
-            .await
-        {
+        let previous = shared.load_full();
+        let entities = mirror.entities_except(&reusable_kinds(changed.as_ref(), &previous));
+        match builder.compile(entities, Some(previous), changed).await {
             Ok(snapshot) => {
                 retire(shared.swap(snapshot));
                 if full {
