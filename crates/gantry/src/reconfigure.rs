@@ -219,22 +219,33 @@ impl Builder {
     }
 }
 
-/// Entity kinds the next build will not read because it reuses what `previous` made
-/// of them (see `Snapshot::build_with`): certificates when none changed, consumers and
-/// credentials when none changed and `previous` has their index.
-fn reusable_kinds(changed: Option<&HashSet<String>>, previous: &Snapshot) -> Vec<&'static str> {
-    let Some(changed) = changed else {
-        return Vec::new();
-    };
-    let untouched = |kinds: &[&str]| kinds.iter().all(|k| !changed.contains(*k));
-    let mut skip = Vec::new();
-    if untouched(&CERT_KINDS) {
-        skip.extend(CERT_KINDS);
+impl Mirror {
+    /// Entity kinds the next build will not read (see `Snapshot::build_with`):
+    /// consumers and credentials when no plugin is enabled (nothing reads them) or
+    /// when none changed and `previous` has their index; certificates when none
+    /// changed.
+    fn unread_kinds(
+        &self,
+        changed: Option<&HashSet<String>>,
+        previous: &Snapshot,
+    ) -> Vec<&'static str> {
+        let mut skip = Vec::new();
+        if !self.plugins.values().any(|p| p.enabled) {
+            skip.extend(CONSUMER_KINDS);
+        }
+        let Some(changed) = changed else {
+            return skip;
+        };
+        let untouched = |kinds: &[&str]| kinds.iter().all(|k| !changed.contains(*k));
+        if untouched(&CERT_KINDS) {
+            skip.extend(CERT_KINDS);
+        }
+        if !skip.contains(&"consumers") && untouched(&CONSUMER_KINDS) && previous.plugins.is_some()
+        {
+            skip.extend(CONSUMER_KINDS);
+        }
+        skip
     }
-    if untouched(&CONSUMER_KINDS) && previous.plugins.is_some() {
-        skip.extend(CONSUMER_KINDS);
-    }
-    skip
 }
 
 /// Hands the calling thread's freed pages back to the OS (a rebuild frees a whole
@@ -363,7 +374,7 @@ pub async fn follow(
         }
         let read = started.elapsed();
         let previous = shared.load_full();
-        let entities = mirror.entities_except(&reusable_kinds(changed.as_ref(), &previous));
+        let entities = mirror.entities_except(&mirror.unread_kinds(changed.as_ref(), &previous));
         match builder.compile(entities, Some(previous), changed).await {
             Ok(snapshot) => {
                 retire(shared.swap(snapshot));
@@ -389,6 +400,60 @@ pub async fn follow(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    fn key_auth() -> Plugin {
+        Plugin {
+            id: Uuid::new_v4(),
+            created_at: 0,
+            updated_at: 0,
+            name: "key-auth".into(),
+            instance_name: None,
+            route: None,
+            service: None,
+            consumer: None,
+            config: serde_json::json!({"key_names": ["apikey"], "hide_credentials": false,
+                "anonymous": null, "key_in_header": true, "key_in_query": true,
+                "key_in_body": false, "run_on_preflight": true, "realm": null}),
+            protocols: vec![gantry_core::Protocol::Http],
+            enabled: true,
+            tags: None,
+        }
+    }
+
+    /// Consumers are copied into a build exactly when it will read them.
+    #[test]
+    fn consumers_are_left_out_only_when_unread() {
+        let routes: HashSet<String> = ["routes".to_string()].into();
+        let consumers: HashSet<String> = ["keyauth_credentials".to_string()].into();
+        let plain = Snapshot::build(&ConfigEntities::default()).unwrap();
+        let mut mirror = Mirror::default();
+        // No plugin: nothing reads consumers, whatever changed.
+        assert!(mirror.unread_kinds(None, &plain).contains(&"consumers"));
+        let p = key_auth();
+        mirror.plugins.insert(p.id, p.clone());
+        let with_plugins = Snapshot::build(&ConfigEntities {
+            plugins: vec![p],
+            ..ConfigEntities::default()
+        })
+        .unwrap();
+        // A plugin, but the previous snapshot has no index to reuse: copy them.
+        assert!(
+            !mirror
+                .unread_kinds(Some(&routes), &plain)
+                .contains(&"consumers")
+        );
+        // Its index can be reused after a route change, not after a credential change
+        // or an unknown one.
+        let skip = mirror.unread_kinds(Some(&routes), &with_plugins);
+        assert!(skip.contains(&"consumers") && skip.contains(&"acls"));
+        assert!(skip.contains(&"certificates"));
+        assert!(
+            !mirror
+                .unread_kinds(Some(&consumers), &with_plugins)
+                .contains(&"consumers")
+        );
+        assert!(mirror.unread_kinds(None, &with_plugins).is_empty());
+    }
 
     /// A replaced snapshot is freed by the control side once the last request using it
     /// lets go, not by that request's thread.
