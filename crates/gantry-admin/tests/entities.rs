@@ -436,8 +436,8 @@ fn sha1_hex(s: &str) -> String {
 #[tokio::test]
 async fn certificates_snis_and_addressing_by_sni_name() {
     let a = start().await;
-    let cert = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----";
-    let key = "-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----";
+    let cert = "-----BEGIN CERTIFICATE-----\nMIIBhTCCASugAwIBAgIUCUrljYi2my5vMnonSKsHJEmKx9MwCgYIKoZIzj0EAwIw\nFzEVMBMGA1UEAwwMZXhhbXBsZS50ZXN0MCAXDTI2MTEyMjA2NTY1NFoYDzIxMjYx\nMDI5MDY1NjU0WjAXMRUwEwYDVQQDDAxleGFtcGxlLnRlc3QwWTATBgcqhkjOPQIB\nBggqhkjOPQMBBwNCAAQjx8E38CnDUYbtGQbLvVD2Qtsl0vmNFFDgWMCmQqgTuWnA\nzLm2XVkx1HvI88n2dI9xtWIhc44Q4MjfIN2/OQ/Zo1MwUTAdBgNVHQ4EFgQUNGp4\nqS5YLgg3ju5mY0V+UTF1Yk8wHwYDVR0jBBgwFoAUNGp4qS5YLgg3ju5mY0V+UTF1\nYk8wDwYDVR0TAQH/BAUwAwEB/zAKBggqhkjOPQQDAgNIADBFAiEA7mXkU87ib+d2\nu9NLNek0jTEjWxVc88I/usR4kEE2SpgCIHotJokEfMW6tTcX5gzF/ivQPcI+cQ4L\nRWmm2WbddI+x\n-----END CERTIFICATE-----\n";
+    let key = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgPINIHvJaE2l/TWdO\n4ohw36l9Vc0Ig23dqmfm7Mt6AOmhRANCAAQjx8E38CnDUYbtGQbLvVD2Qtsl0vmN\nFFDgWMCmQqgTuWnAzLm2XVkx1HvI88n2dI9xtWIhc44Q4MjfIN2/OQ/Z\n-----END PRIVATE KEY-----\n";
     let c = a
         .create(
             "/certificates",
@@ -446,6 +446,20 @@ async fn certificates_snis_and_addressing_by_sni_name() {
         .await;
     assert_eq!(c["snis"], json!(["a.com", "b.com"]));
     let cid = c["id"].as_str().unwrap();
+    // A key that is not the certificate's is refused, and nothing is written.
+    let other_key = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgzuec6EJZdcF9jz0Z\n7MDXQ+PZ9d/Tz2WyrNdWwuGIPC6hRANCAARLrwWPoAupPs1ez0QmZHBAFnojei4T\nplyuaRaTGsqORADQo8Y8OLUbhXWfVbxku6G62E/FiMGzUAfqhnRNop1K\n-----END PRIVATE KEY-----\n";
+    let r = a
+        .post(
+            "/certificates",
+            json!({"cert":cert,"key":other_key,"snis":["c.com"]}),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        r.json()["fields"]["@entity"],
+        json!(["certificate does not match key"])
+    );
+    assert_eq!(a.get("/snis/c.com").await.status, 404);
     assert_eq!(
         a.get("/snis/a.com").await.json()["certificate"]["id"],
         c["id"]

@@ -10,6 +10,7 @@ pub mod error;
 pub mod schema;
 pub mod schemas;
 pub mod uri;
+mod x509;
 
 pub use entity::*;
 pub use error::{ErrKey, ErrorCode, ErrorTree, KongError};

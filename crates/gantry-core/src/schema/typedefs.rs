@@ -460,16 +460,21 @@ fn is_key_label(l: &str) -> bool {
 }
 
 fn validate_certificate(v: &Value) -> Result<(), String> {
-    match pem_blocks(s(v), is_cert_label) {
-        Some(_) => Ok(()),
-        None => Err("invalid certificate: x509.new: could not parse PEM certificate".into()),
+    let parses =
+        pem_blocks(s(v), is_cert_label).is_some() && crate::x509::certificate_chain(s(v)).is_some();
+    if parses {
+        Ok(())
+    } else {
+        Err("invalid certificate: x509.new: could not parse PEM certificate".into())
     }
 }
 
 fn validate_key(v: &Value) -> Result<(), String> {
-    match pem_blocks(s(v), is_key_label) {
-        Some(_) => Ok(()),
-        None => Err("invalid key: pkey.new: could not parse PEM key".into()),
+    let parses = pem_blocks(s(v), is_key_label).is_some() && crate::x509::key_parses(s(v));
+    if parses {
+        Ok(())
+    } else {
+        Err("invalid key: pkey.new: could not parse PEM key".into())
     }
 }
 

@@ -272,8 +272,11 @@ fn plugin_rules() {
     );
 }
 
-const CERT: &str = "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIU\n-----END CERTIFICATE-----\n";
-const KEY: &str = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49\n-----END PRIVATE KEY-----\n";
+/// A real self-signed P-256 pair (CN=example.test), and a second one.
+const CERT: &str = "-----BEGIN CERTIFICATE-----\nMIIBhTCCASugAwIBAgIUCUrljYi2my5vMnonSKsHJEmKx9MwCgYIKoZIzj0EAwIw\nFzEVMBMGA1UEAwwMZXhhbXBsZS50ZXN0MCAXDTI2MTEyMjA2NTY1NFoYDzIxMjYx\nMDI5MDY1NjU0WjAXMRUwEwYDVQQDDAxleGFtcGxlLnRlc3QwWTATBgcqhkjOPQIB\nBggqhkjOPQMBBwNCAAQjx8E38CnDUYbtGQbLvVD2Qtsl0vmNFFDgWMCmQqgTuWnA\nzLm2XVkx1HvI88n2dI9xtWIhc44Q4MjfIN2/OQ/Zo1MwUTAdBgNVHQ4EFgQUNGp4\nqS5YLgg3ju5mY0V+UTF1Yk8wHwYDVR0jBBgwFoAUNGp4qS5YLgg3ju5mY0V+UTF1\nYk8wDwYDVR0TAQH/BAUwAwEB/zAKBggqhkjOPQQDAgNIADBFAiEA7mXkU87ib+d2\nu9NLNek0jTEjWxVc88I/usR4kEE2SpgCIHotJokEfMW6tTcX5gzF/ivQPcI+cQ4L\nRWmm2WbddI+x\n-----END CERTIFICATE-----\n";
+const KEY: &str = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgPINIHvJaE2l/TWdO\n4ohw36l9Vc0Ig23dqmfm7Mt6AOmhRANCAAQjx8E38CnDUYbtGQbLvVD2Qtsl0vmN\nFFDgWMCmQqgTuWnAzLm2XVkx1HvI88n2dI9xtWIhc44Q4MjfIN2/OQ/Z\n-----END PRIVATE KEY-----\n";
+const CERT2: &str = "-----BEGIN CERTIFICATE-----\nMIIBgDCCASegAwIBAgIURERT7ySXNhmxRrRFu0nSOp3rpN4wCgYIKoZIzj0EAwIw\nFTETMBEGA1UEAwwKb3RoZXIudGVzdDAgFw0yNjExMjIwNjU2NTRaGA8yMTI2MTAy\nOTA2NTY1NFowFTETMBEGA1UEAwwKb3RoZXIudGVzdDBZMBMGByqGSM49AgEGCCqG\nSM49AwEHA0IABEuvBY+gC6k+zV7PRCZkcEAWeiN6LhOmXK5pFpMayo5EANCjxjw4\ntRuFdZ9VvGS7obrYT8WIwbNQB+qGdE2inUqjUzBRMB0GA1UdDgQWBBRPWCOoYFHE\nar4xwZNlDqDu/4RxSzAfBgNVHSMEGDAWgBRPWCOoYFHEar4xwZNlDqDu/4RxSzAP\nBgNVHRMBAf8EBTADAQH/MAoGCCqGSM49BAMCA0cAMEQCIFdr+gcZRruOgRcxR4Xg\nnSCT5IU/oYomdjncPHONcvE3AiAwWyzDZzpqZVRHJBWmjtjvqdX4cS6oCq1NBom3\nMCPZ4A==\n-----END CERTIFICATE-----\n";
+const KEY2: &str = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgzuec6EJZdcF9jz0Z\n7MDXQ+PZ9d/Tz2WyrNdWwuGIPC6hRANCAARLrwWPoAupPs1ez0QmZHBAFnojei4T\nplyuaRaTGsqORADQo8Y8OLUbhXWfVbxku6G62E/FiMGzUAfqhnRNop1K\n-----END PRIVATE KEY-----\n";
 
 #[test]
 fn certificate_rules() {
@@ -296,6 +299,31 @@ fn certificate_rules() {
     ok(
         "certificates",
         json!({"cert": "{vault://env/cert}", "key": "{vault://env/key}"}),
+    );
+    // Kong parses the PEM with OpenSSL: base64 that is not X.509 / not a key is refused,
+    // and each certificate must be for its key.
+    let garbage_cert =
+        "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIU\n-----END CERTIFICATE-----\n";
+    assert_eq!(
+        fields("certificates", json!({"cert": garbage_cert, "key": KEY})),
+        json!({"cert": "invalid certificate: x509.new: could not parse PEM certificate"})
+    );
+    let garbage_key =
+        "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49\n-----END PRIVATE KEY-----\n";
+    assert_eq!(
+        fields("certificates", json!({"cert": CERT, "key": garbage_key})),
+        json!({"key": "invalid key: pkey.new: could not parse PEM key"})
+    );
+    assert_eq!(
+        fields("certificates", json!({"cert": CERT, "key": KEY2})),
+        json!({"@entity": ["certificate does not match key"]})
+    );
+    assert_eq!(
+        fields(
+            "certificates",
+            json!({"cert": CERT, "key": KEY, "cert_alt": CERT2, "key_alt": KEY})
+        ),
+        json!({"@entity": ["alternative certificate does not match key"]})
     );
     let two = format!("{CERT}{CERT}");
     assert_eq!(

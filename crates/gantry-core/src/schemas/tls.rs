@@ -5,8 +5,38 @@ use serde_json::{Map, Value};
 use crate::schema::typedefs as t;
 use crate::schema::{CustomCheck, EntityCheck, Field, Schema};
 
-/// The `certificates` schema (PEM presence is checked; key/cert matching
-/// needs X.509 parsing and is left to the TLS layer).
+/// A pair check of Kong's certificates schema: the certificate in `cert` must be for
+/// the key in `key` (skipped for vault references and for values the field checks
+/// already refuse).
+fn pair_matches(entity: &Map<String, Value>, cert: &str, key: &str) -> bool {
+    let text = |f: &str| entity.get(f).and_then(Value::as_str);
+    let (Some(c), Some(k)) = (text(cert), text(key)) else {
+        return true;
+    };
+    if t::is_reference(c) || t::is_reference(k) {
+        return true;
+    }
+    crate::x509::matches_key(c, k) != Some(false)
+}
+
+fn check_cert_key(entity: &Map<String, Value>) -> Result<(), String> {
+    if pair_matches(entity, "cert", "key") {
+        Ok(())
+    } else {
+        Err("certificate does not match key".into())
+    }
+}
+
+fn check_cert_key_alt(entity: &Map<String, Value>) -> Result<(), String> {
+    if pair_matches(entity, "cert_alt", "key_alt") {
+        Ok(())
+    } else {
+        Err("alternative certificate does not match key".into())
+    }
+}
+
+/// The `certificates` schema: PEM that parses as X.509 certificates and keys, each
+/// certificate matching its key, as Kong checks with OpenSSL.
 pub fn certificate_schema() -> Schema {
     Schema {
         name: "certificates",
@@ -22,7 +52,19 @@ pub fn certificate_schema() -> Schema {
             ("key_alt", t::key()),
             ("tags", t::tags()),
         ],
-        entity_checks: vec![EntityCheck::MutuallyRequired(vec!["cert_alt", "key_alt"])],
+        entity_checks: vec![
+            EntityCheck::MutuallyRequired(vec!["cert_alt", "key_alt"]),
+            EntityCheck::Custom(CustomCheck {
+                field_sources: vec!["cert", "key"],
+                run_with_missing_fields: false,
+                check: check_cert_key,
+            }),
+            EntityCheck::Custom(CustomCheck {
+                field_sources: vec!["cert_alt", "key_alt"],
+                run_with_missing_fields: false,
+                check: check_cert_key_alt,
+            }),
+        ],
         ..Schema::default()
     }
 }
