@@ -164,7 +164,7 @@ fn tls_configs(
         .iter()
         .map(|l| {
             if l.tls {
-                tls::server_config(Arc::clone(&resolver), l.http2)
+                tls::server_config(resolver.clone(), l.http2)
                     .map(Some)
                     .map_err(io::Error::other)
             } else {

@@ -165,9 +165,33 @@ impl ResolvesServerCert for SniResolver {
     }
 }
 
+/// Always the same certificate(s) (RSA or ECDSA by what the client supports): the
+/// Admin API and Status API TLS listeners (`admin_ssl_cert`).
+#[derive(Debug)]
+pub struct FixedResolver {
+    pairs: Pairs,
+}
+
+impl FixedResolver {
+    pub fn new(pairs: Vec<Arc<CertifiedKey>>) -> Self {
+        FixedResolver {
+            pairs: Arc::new(pairs),
+        }
+    }
+}
+
+impl ResolvesServerCert for FixedResolver {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        choose(&self.pairs, &hello)
+    }
+}
+
 /// A server config for a TLS listener; ALPN offers h2 only when the listener has
-/// the `http2` flag.
-pub fn server_config(resolver: Arc<SniResolver>, http2: bool) -> Result<Arc<ServerConfig>, String> {
+/// the `http2` flag. TLS 1.2 and 1.3 only.
+pub fn server_config(
+    resolver: Arc<dyn ResolvesServerCert>,
+    http2: bool,
+) -> Result<Arc<ServerConfig>, String> {
     let mut cfg = ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .map_err(|e| e.to_string())?

@@ -76,13 +76,10 @@ fn hostname() -> String {
 /// current runtime). TLS admin listeners are reported and skipped.
 pub async fn start(settings: &Settings, state: AdminState) -> anyhow::Result<Vec<SocketAddr>> {
     let mut bound = Vec::new();
+    let mut tls = None;
     for l in &settings.admin_listen {
-        if l.ssl {
-            tracing::info!(
-                "admin_listen {} (ssl) is not served yet; use the plain listener",
-                l.address()
-            );
-            continue;
+        if l.ssl && tls.is_none() {
+            tls = Some(options::admin_tls(settings, l.http2)?);
         }
         for addr in options::resolve(l)? {
             let listener = tokio::net::TcpListener::bind(addr)
@@ -95,12 +92,20 @@ pub async fn start(settings: &Settings, state: AdminState) -> anyhow::Result<Vec
                 );
             }
             let st = state.clone();
+            let tls_config = if l.ssl { tls.clone() } else { None };
+            let scheme = if l.ssl { "https" } else { "http" };
             tokio::spawn(async move {
-                if let Err(e) = gantry_admin::serve(listener, st, std::future::pending()).await {
+                let served = match tls_config {
+                    Some(c) => {
+                        gantry_admin::serve_tls(listener, c, st, std::future::pending()).await
+                    }
+                    None => gantry_admin::serve(listener, st, std::future::pending()).await,
+                };
+                if let Err(e) = served {
                     tracing::error!("admin API on {local} stopped: {e}");
                 }
             });
-            tracing::info!("admin API listening on http://{local}");
+            tracing::info!("admin API listening on {scheme}://{local}");
             bound.push(local);
         }
     }

@@ -1,6 +1,7 @@
 //! Translates kong.conf settings into the proxy's options and listen addresses.
 
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
 
 use gantry_config::{ErrorDefaultType, ListenHost, Listener, RealIpHeader, Settings};
 use gantry_proxy::error_page::ErrorFormat;
@@ -92,6 +93,23 @@ pub fn default_certificate(
     }
     let keys = gantry_proxy::tls::default_certificate(&pairs).map_err(anyhow::Error::msg)?;
     Ok(Some(keys))
+}
+
+/// The Admin API's TLS config: `admin_ssl_cert` / `admin_ssl_cert_key` pairs, else a
+/// self-signed certificate generated at start (as Kong does). ALPN h2 when the
+/// listener has `http2`.
+pub fn admin_tls(s: &Settings, http2: bool) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+    let certs = &s.admin_ssl;
+    if certs.certs.len() != certs.keys.len() {
+        anyhow::bail!("admin_ssl_cert and admin_ssl_cert_key must list the same number of entries");
+    }
+    let mut pairs = Vec::new();
+    for (cert, key) in certs.certs.iter().zip(&certs.keys) {
+        pairs.push((pem_or_file(cert)?, pem_or_file(key.expose())?));
+    }
+    let keys = gantry_proxy::tls::default_certificate(&pairs).map_err(anyhow::Error::msg)?;
+    let resolver = Arc::new(gantry_proxy::tls::FixedResolver::new(keys));
+    gantry_proxy::tls::server_config(resolver, http2).map_err(anyhow::Error::msg)
 }
 
 fn pem_or_file(v: &str) -> anyhow::Result<String> {

@@ -586,3 +586,49 @@ fn plugins_and_credentials_from_the_admin_api_apply_live() {
     assert!(run(&["quit"], &envs).status.success());
     child.wait().unwrap();
 }
+
+/// `admin_listen ... ssl` (Kong's default `127.0.0.1:8444 http2 ssl`) serves the Admin
+/// API over TLS 1.2+ with a generated certificate when none is configured.
+#[test]
+fn admin_api_over_tls() {
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let (proxy, plain, tls) = (free_port(), free_port(), free_port());
+    let mut c = Command::new(bin());
+    c.arg("start")
+        .env_clear()
+        .env("KONG_PREFIX", dir.path().display().to_string())
+        .env("KONG_PROXY_LISTEN", format!("127.0.0.1:{proxy}"))
+        .env(
+            "KONG_ADMIN_LISTEN",
+            format!("127.0.0.1:{plain}, 127.0.0.1:{tls} http2 ssl"),
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut child = c.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", tls)).is_err() {
+        assert!(Instant::now() < deadline, "gantry did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let config = gantry_proxy::tls::UpstreamTls::new().unwrap().no_verify;
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let conn = rustls::ClientConnection::new(Arc::clone(&config), name).unwrap();
+    let sock = TcpStream::connect(("127.0.0.1", tls)).unwrap();
+    let mut stream = rustls::StreamOwned::new(conn, sock);
+    stream
+        .write_all(b"GET /status HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut out = Vec::new();
+    let _ = stream.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out);
+    let version = stream.conn.protocol_version();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.contains("\"database\""), "{text}");
+    assert!(matches!(
+        version,
+        Some(rustls::ProtocolVersion::TLSv1_3 | rustls::ProtocolVersion::TLSv1_2)
+    ));
+}
