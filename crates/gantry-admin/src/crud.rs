@@ -233,6 +233,9 @@ pub async fn delete(state: &AdminState, entity: &str, existing: &Value) -> ApiRe
         return Err(ApiError::unexpected("stored entity without id"));
     };
     refuse_dbless(state, "remove", entity)?;
+    if entity == "ca_certificates" {
+        refuse_if_ca_referenced(state, id).await?;
+    }
     state
         .store
         .apply(vec![Write::Delete {
@@ -240,6 +243,44 @@ pub async fn delete(state: &AdminState, entity: &str, existing: &Value) -> ApiRe
             id,
         }])
         .await?;
+    Ok(())
+}
+
+/// Kong refuses to delete a CA certificate that a service (`ca_certificates`) or a
+/// plugin (`config.ca_certificates`) still lists: those are arrays of ids, not
+/// foreign keys, so the store's rules do not see them (`kong/db/dao/ca_certificates.lua`).
+async fn refuse_if_ca_referenced(state: &AdminState, id: Uuid) -> ApiResult<()> {
+    let wanted = Value::String(id.to_string());
+    for (entity, path) in [
+        ("services", &["ca_certificates"][..]),
+        ("plugins", &["config", "ca_certificates"][..]),
+    ] {
+        let mut query = gantry_store::ListQuery {
+            size: 1000,
+            ..Default::default()
+        };
+        loop {
+            let page = state.store.list(entity, &query).await?;
+            for item in &page.items {
+                let list = path.iter().try_fold(item, |v, k| v.get(*k));
+                let listed = list
+                    .and_then(Value::as_array)
+                    .is_some_and(|ids| ids.contains(&wanted));
+                if listed {
+                    let by = item.get("id").and_then(Value::as_str).unwrap_or("");
+                    return Err(ApiError::dao(
+                        19,
+                        format!("ca certificate {id} is still referenced by {entity} (id = {by})"),
+                        None,
+                    ));
+                }
+            }
+            match page.offset {
+                Some(next) => query.offset = Some(next),
+                None => return Ok(()),
+            }
+        }
+    }
     Ok(())
 }
 

@@ -114,6 +114,8 @@ fn code_name(code: u16) -> &'static str {
         13 => "foreign keys unresolved",
         14 => "invalid declarative configuration",
         15 => "transformation error",
+        16 => "invalid foreign key",
+        19 => "referenced by others",
         _ => "unknown error",
     }
 }

@@ -555,3 +555,40 @@ async fn acls_by_group_under_consumer() {
     assert_eq!(a.delete("/consumers/u/acls/admins").await.status, 204);
     assert_eq!(a.get("/consumers/u/acls/admins").await.status, 404);
 }
+
+/// Kong refuses to delete a CA certificate a service still lists in `ca_certificates`.
+#[tokio::test]
+async fn ca_certificates_in_use_cannot_be_deleted() {
+    let a = start().await;
+    let ca = a
+        .create("/ca_certificates", json!({"cert": "-----BEGIN CERTIFICATE-----\nMIIBhTCCASugAwIBAgIUCUrljYi2my5vMnonSKsHJEmKx9MwCgYIKoZIzj0EAwIw\nFzEVMBMGA1UEAwwMZXhhbXBsZS50ZXN0MCAXDTI2MTEyMjA2NTY1NFoYDzIxMjYx\nMDI5MDY1NjU0WjAXMRUwEwYDVQQDDAxleGFtcGxlLnRlc3QwWTATBgcqhkjOPQIB\nBggqhkjOPQMBBwNCAAQjx8E38CnDUYbtGQbLvVD2Qtsl0vmNFFDgWMCmQqgTuWnA\nzLm2XVkx1HvI88n2dI9xtWIhc44Q4MjfIN2/OQ/Zo1MwUTAdBgNVHQ4EFgQUNGp4\nqS5YLgg3ju5mY0V+UTF1Yk8wHwYDVR0jBBgwFoAUNGp4qS5YLgg3ju5mY0V+UTF1\nYk8wDwYDVR0TAQH/BAUwAwEB/zAKBggqhkjOPQQDAgNIADBFAiEA7mXkU87ib+d2\nu9NLNek0jTEjWxVc88I/usR4kEE2SpgCIHotJokEfMW6tTcX5gzF/ivQPcI+cQ4L\nRWmm2WbddI+x\n-----END CERTIFICATE-----\n"}))
+        .await;
+    let ca_id = ca["id"].as_str().unwrap().to_string();
+    let svc = a
+        .create(
+            "/services",
+            json!({"name": "s", "url": "https://example.com", "ca_certificates": [ca_id]}),
+        )
+        .await;
+    let r = a.delete(&format!("/ca_certificates/{ca_id}")).await;
+    assert_eq!(r.status, 400);
+    let body = r.json();
+    assert_eq!(body["code"], 19);
+    assert_eq!(body["name"], "referenced by others");
+    assert_eq!(
+        body["message"],
+        format!(
+            "ca certificate {ca_id} is still referenced by services (id = {})",
+            svc["id"].as_str().unwrap()
+        )
+    );
+    assert_eq!(
+        a.get(&format!("/ca_certificates/{ca_id}")).await.status,
+        200
+    );
+    assert_eq!(a.delete("/services/s").await.status, 204);
+    assert_eq!(
+        a.delete(&format!("/ca_certificates/{ca_id}")).await.status,
+        204
+    );
+}
