@@ -2,6 +2,7 @@
 //! turning a plugin's validated `config` JSON into its typed configuration.
 
 use gantry_core::schema::{Schema, ValidateOptions};
+use http::HeaderName;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use subtle::ConstantTimeEq;
@@ -22,6 +23,12 @@ pub fn sha256(data: &[u8]) -> [u8; 32] {
 /// Lowercase hex of SHA-1 (basic-auth password hashing).
 pub fn sha1_hex(data: &[u8]) -> String {
     sha1_smol::Sha1::from(data).digest().to_string()
+}
+
+/// A header name as Kong's `get_headers()` keys and `ngx.header` read it
+/// (case-insensitive, `_` as `-`); `None` when it is not a valid name.
+pub(crate) fn kong_header_name(name: &str) -> Option<HeaderName> {
+    HeaderName::from_bytes(name.to_ascii_lowercase().replace('_', "-").as_bytes()).ok()
 }
 
 /// The `config` record of a plugin subschema.

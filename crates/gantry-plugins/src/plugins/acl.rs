@@ -140,6 +140,14 @@ impl Handler {
     }
 }
 
+/// No groups to check: 403 for an authenticated credential, else 401.
+fn no_groups(ctx: &RequestCtx) -> Decision {
+    if ctx.credential.is_some() {
+        return ctx.reject(StatusCode::FORBIDDEN, BLOCKED);
+    }
+    ctx.reject(StatusCode::UNAUTHORIZED, "Unauthorized")
+}
+
 impl PluginHandler for Handler {
     fn phases(&self) -> Phases {
         Phases::ACCESS
@@ -148,10 +156,7 @@ impl PluginHandler for Handler {
     fn access(&self, ctx: &mut RequestCtx) -> Decision {
         let Some(consumer) = ctx.consumer.clone() else {
             let Some(groups) = ctx.authenticated_groups.clone() else {
-                if ctx.credential.is_some() {
-                    return ctx.reject(StatusCode::FORBIDDEN, BLOCKED);
-                }
-                return ctx.reject(StatusCode::UNAUTHORIZED, "Unauthorized");
+                return no_groups(ctx);
             };
             let verdict = self.evaluate(&groups);
             return self.finish(ctx, verdict, AUTHENTICATED_GROUPS);
@@ -165,10 +170,7 @@ impl PluginHandler for Handler {
         let index = self.index.clone();
         let groups = index.groups(&consumer.id);
         if groups.is_empty() && !self.deny_list {
-            if ctx.credential.is_some() {
-                return ctx.reject(StatusCode::FORBIDDEN, BLOCKED);
-            }
-            return ctx.reject(StatusCode::UNAUTHORIZED, "Unauthorized");
+            return no_groups(ctx);
         }
         let verdict = self.evaluate(groups);
         self.finish(ctx, verdict, CONSUMER_GROUPS)

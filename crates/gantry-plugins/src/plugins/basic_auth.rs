@@ -7,16 +7,16 @@ use std::sync::Arc;
 use base64::Engine;
 use gantry_core::schema::typedefs as t;
 use gantry_core::schema::{Field, Schema};
-use http::StatusCode;
-use http::header::{AUTHORIZATION, HeaderName, PROXY_AUTHORIZATION, WWW_AUTHENTICATE};
+use http::header::{AUTHORIZATION, HeaderName, PROXY_AUTHORIZATION};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::auth::{self, Failure};
 use super::{ConsumerScope, boolean, subschema};
-use crate::consumers::{BasicEntry, ConsumerIndex, authenticate, authenticate_anonymous};
+use crate::consumers::{BasicEntry, ConsumerIndex};
 use crate::ctx::RequestCtx;
 use crate::plugin::{ConfigureEnv, Phases, Plugin, PluginHandler};
-use crate::respond::{Decision, KongResponse};
+use crate::respond::Decision;
 use crate::util::{ct_eq, sha1_hex};
 
 /// The basic-auth plugin.
@@ -46,7 +46,7 @@ impl Plugin for BasicAuth {
             vec![
                 ("anonymous", Field::string().describe("An optional string (Consumer UUID or username) value to use as an “anonymous” consumer if authentication fails. If empty (default null), the request will fail with an authentication failure `4xx`. Please note that this value must refer to the Consumer `id` or `username` attribute, and **not** its `custom_id`.")),
                 ("hide_credentials", boolean(false).describe("An optional boolean value telling the plugin to show or hide the credential from the upstream service. If `true`, the plugin will strip the credential from the request (i.e. the `Authorization` header) before proxying it.")),
-                ("realm", Field::string().required().default(json!("service")).describe("When authentication fails the plugin sends `WWW-Authenticate` header with `realm` attribute value.")),
+                ("realm", auth::realm().required().default(json!("service"))),
             ],
             vec![],
         )
@@ -58,7 +58,7 @@ impl Plugin for BasicAuth {
         env: &ConfigureEnv,
     ) -> Result<Box<dyn PluginHandler>, String> {
         let config: Config = crate::util::parse_config(&self.schema(), config)?;
-        let www_authenticate = format!("Basic realm=\"{}\"", config.realm);
+        let www_authenticate = auth::www_authenticate("Basic", Some(&config.realm));
         Ok(Box::new(Handler {
             config,
             www_authenticate,
@@ -72,6 +72,9 @@ struct Handler {
     www_authenticate: String,
     index: Arc<ConsumerIndex>,
 }
+
+/// Every basic-auth rejection is the same 401.
+const UNAUTHORIZED: Failure = Failure::Unauthorized("Unauthorized");
 
 /// Kong's `retrieve_credentials`: `\s*[Bb]asic\s*(.+)` anywhere in the header,
 /// base64-decoded, split as `([^:]+):(.*)`.
@@ -101,11 +104,6 @@ pub(crate) fn lenient_b64() -> base64::engine::GeneralPurpose {
 }
 
 impl Handler {
-    fn unauthorized(&self, ctx: &RequestCtx) -> KongResponse {
-        ctx.error(StatusCode::UNAUTHORIZED, "Unauthorized")
-            .with_header(WWW_AUTHENTICATE, &self.www_authenticate)
-    }
-
     fn retrieve(&self, ctx: &mut RequestCtx, header: HeaderName) -> Option<(String, String)> {
         let creds = ctx
             .headers
@@ -121,12 +119,12 @@ impl Handler {
         user.and_then(|(u, _)| self.index.basic_auth(u))
     }
 
-    /// Kong's `do_authentication`: `Continue` when authenticated, else the rejection.
-    fn authenticate(&self, ctx: &mut RequestCtx) -> Decision {
+    /// Kong's `do_authentication`: `Ok` when authenticated, else the rejection.
+    fn authenticate(&self, ctx: &mut RequestCtx) -> Result<(), Failure> {
         if !ctx.headers.contains_key(AUTHORIZATION)
             && !ctx.headers.contains_key(PROXY_AUTHORIZATION)
         {
-            return Decision::Respond(self.unauthorized(ctx));
+            return Err(UNAUTHORIZED);
         }
         let mut given = self.retrieve(ctx, PROXY_AUTHORIZATION);
         let mut entry = self.lookup(given.as_ref());
@@ -135,22 +133,15 @@ impl Handler {
             entry = self.lookup(given.as_ref());
         }
         let (Some(entry), Some((_, password))) = (entry, given) else {
-            return Decision::Respond(self.unauthorized(ctx));
+            return Err(UNAUTHORIZED);
         };
         let mut salted = password.into_bytes();
         salted.extend_from_slice(entry.credential.consumer_id.to_string().as_bytes());
         let digest = sha1_hex(&salted);
         if !ct_eq(digest.as_bytes(), entry.password_hash.as_bytes()) {
-            return Decision::Respond(self.unauthorized(ctx));
+            return Err(UNAUTHORIZED);
         }
-        let Some(consumer) = self.index.consumer(&entry.credential.consumer_id) else {
-            return ctx.reject(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "An unexpected error occurred",
-            );
-        };
-        authenticate(ctx, Some(consumer.clone()), Some(entry.credential.clone()));
-        Decision::Continue
+        auth::authenticate_credential(ctx, &self.index, &entry.credential)
     }
 }
 
@@ -160,18 +151,11 @@ impl PluginHandler for Handler {
     }
 
     fn access(&self, ctx: &mut RequestCtx) -> Decision {
-        match &self.config.anonymous {
-            Some(anonymous) => {
-                if ctx.credential.is_some() {
-                    return Decision::Continue;
-                }
-                match self.authenticate(ctx) {
-                    Decision::Continue => Decision::Continue,
-                    Decision::Respond(_) => authenticate_anonymous(ctx, &self.index, anonymous),
-                }
-            }
-            None => self.authenticate(ctx),
-        }
+        let anonymous = self.config.anonymous.as_deref();
+        let www = &self.www_authenticate;
+        auth::access_with_failures(ctx, &self.index, anonymous, www, |ctx| {
+            self.authenticate(ctx)
+        })
     }
 }
 

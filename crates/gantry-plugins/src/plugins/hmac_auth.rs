@@ -7,16 +7,17 @@ use std::sync::{Arc, LazyLock};
 use base64::Engine;
 use gantry_core::schema::typedefs as t;
 use gantry_core::schema::{Field, Schema};
-use http::header::{AUTHORIZATION, HeaderName, PROXY_AUTHORIZATION, WWW_AUTHENTICATE};
-use http::{StatusCode, Version};
+use http::Version;
+use http::header::{AUTHORIZATION, PROXY_AUTHORIZATION};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::auth::{self, Failure};
 use super::{ConsumerScope, boolean, subschema};
-use crate::consumers::{ConsumerIndex, authenticate, authenticate_anonymous};
+use crate::consumers::ConsumerIndex;
 use crate::ctx::RequestCtx;
 use crate::plugin::{ConfigureEnv, Phases, Plugin, PluginHandler};
-use crate::respond::{Decision, KongResponse};
+use crate::respond::Decision;
 use crate::util::ct_eq;
 
 /// The hmac-auth plugin.
@@ -56,7 +57,7 @@ impl Plugin for HmacAuth {
                 ("validate_request_body", boolean(false).describe("A boolean value telling the plugin to enable body validation.")),
                 ("enforce_headers", Field::array(Field::string()).required().default(json!([])).describe("A list of headers that the client should at least use for HTTP signature creation.")),
                 ("algorithms", Field::array(Field::string().one_of(&ALGORITHMS)).required().default(json!(ALGORITHMS)).describe("A list of HMAC digest algorithms that the user wants to support. Allowed values are `hmac-sha1`, `hmac-sha256`, `hmac-sha384`, and `hmac-sha512`")),
-                ("realm", Field::string().describe("When authentication fails the plugin sends `WWW-Authenticate` header with `realm` attribute value.")),
+                ("realm", auth::realm()),
             ],
             vec![],
         )
@@ -68,10 +69,7 @@ impl Plugin for HmacAuth {
         env: &ConfigureEnv,
     ) -> Result<Box<dyn PluginHandler>, String> {
         let config: Config = crate::util::parse_config(&self.schema(), config)?;
-        let www_authenticate = match &config.realm {
-            Some(r) => format!("hmac realm=\"{r}\""),
-            None => "hmac".to_string(),
-        };
+        let www_authenticate = auth::www_authenticate("hmac", config.realm.as_deref());
         Ok(Box::new(Handler {
             config,
             www_authenticate,
@@ -123,8 +121,7 @@ fn parse_params(value: &[u8]) -> Option<Params> {
 
 /// `kong.request.get_header(name)`: the first value, names normalised.
 fn request_header<'a>(ctx: &'a RequestCtx, name: &str) -> Option<&'a [u8]> {
-    let name =
-        HeaderName::from_bytes(name.to_ascii_lowercase().replace('_', "-").as_bytes()).ok()?;
+    let name = crate::util::kong_header_name(name)?;
     ctx.headers.get(name).map(|v| v.as_bytes())
 }
 
@@ -197,11 +194,6 @@ fn decode_base64(input: &[u8]) -> Option<Vec<u8>> {
 }
 
 impl Handler {
-    fn unauthorized(&self, ctx: &RequestCtx, msg: &str) -> KongResponse {
-        ctx.error(StatusCode::UNAUTHORIZED, msg)
-            .with_header(WWW_AUTHENTICATE, &self.www_authenticate)
-    }
-
     fn clock_ok(&self, ctx: &RequestCtx, name: &str) -> bool {
         let Some(date) = request_header(ctx, name) else {
             return false;
@@ -256,15 +248,15 @@ impl Handler {
         ct_eq(created.as_bytes(), received)
     }
 
-    /// Kong's `do_authentication`: `Ok` when authenticated, else the message.
-    fn authenticate(&self, ctx: &mut RequestCtx) -> Result<(), &'static str> {
+    /// Kong's `do_authentication`: `Ok` when authenticated, else the rejection.
+    fn authenticate(&self, ctx: &mut RequestCtx) -> Result<(), Failure> {
         let authorization = ctx.headers.get(AUTHORIZATION).cloned();
         let proxy_authorization = ctx.headers.get(PROXY_AUTHORIZATION).cloned();
         if authorization.is_none() && proxy_authorization.is_none() {
-            return Err("Unauthorized");
+            return Err(Failure::Unauthorized("Unauthorized"));
         }
         if !(self.clock_ok(ctx, "x-date") || self.clock_ok(ctx, "date")) {
-            return Err(DATE_REQUIRED);
+            return Err(Failure::Unauthorized(DATE_REQUIRED));
         }
         let params = match proxy_authorization
             .as_ref()
@@ -286,22 +278,18 @@ impl Handler {
             }
         };
         let Some(params) = params.filter(|p| self.validate_params(p)) else {
-            return Err(SIGNATURE_NOT_VALID);
+            return Err(Failure::Unauthorized(SIGNATURE_NOT_VALID));
         };
         let Some(entry) = self.index.hmac(&params.username) else {
-            return Err(SIGNATURE_NOT_VALID);
+            return Err(Failure::Unauthorized(SIGNATURE_NOT_VALID));
         };
         if !self.validate_signature(ctx, &params, entry.secret.as_bytes()) {
-            return Err(SIGNATURE_NOT_SAME);
+            return Err(Failure::Unauthorized(SIGNATURE_NOT_SAME));
         }
         if self.config.validate_request_body && !self.validate_body(ctx) {
-            return Err(SIGNATURE_NOT_SAME);
+            return Err(Failure::Unauthorized(SIGNATURE_NOT_SAME));
         }
-        let Some(consumer) = self.index.consumer(&entry.credential.consumer_id) else {
-            return Err("An unexpected error occurred");
-        };
-        authenticate(ctx, Some(consumer.clone()), Some(entry.credential.clone()));
-        Ok(())
+        auth::authenticate_credential(ctx, &self.index, &entry.credential)
     }
 }
 
@@ -315,25 +303,11 @@ impl PluginHandler for Handler {
     }
 
     fn access(&self, ctx: &mut RequestCtx) -> Decision {
-        match &self.config.anonymous {
-            Some(anonymous) => {
-                if ctx.credential.is_some() {
-                    return Decision::Continue;
-                }
-                match self.authenticate(ctx) {
-                    Ok(()) => Decision::Continue,
-                    Err(_) => authenticate_anonymous(ctx, &self.index, anonymous),
-                }
-            }
-            None => match self.authenticate(ctx) {
-                Ok(()) => Decision::Continue,
-                Err("An unexpected error occurred") => ctx.reject(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "An unexpected error occurred",
-                ),
-                Err(msg) => Decision::Respond(self.unauthorized(ctx, msg)),
-            },
-        }
+        let anonymous = self.config.anonymous.as_deref();
+        let www = &self.www_authenticate;
+        auth::access_with_failures(ctx, &self.index, anonymous, www, |ctx| {
+            self.authenticate(ctx)
+        })
     }
 }
 

@@ -15,8 +15,8 @@ use http::header::{COOKIE, HeaderName, WWW_AUTHENTICATE};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::{ConsumerScope, boolean, config_check, subschema};
-use crate::consumers::{ConsumerIndex, JwtEntry, authenticate, authenticate_anonymous};
+use super::{ConsumerScope, auth, boolean, config_check, subschema};
+use crate::consumers::{ConsumerIndex, JwtEntry};
 use crate::ctx::{RequestCtx, query_pairs};
 use crate::plugin::{ConfigureEnv, Phases, Plugin, PluginHandler};
 use crate::respond::{Decision, KongResponse};
@@ -91,7 +91,7 @@ impl Plugin for Jwt {
                 ("run_on_preflight", boolean(true).describe("A boolean value that indicates whether the plugin should run (and try to authenticate) on OPTIONS preflight requests. If set to false, then OPTIONS requests will always be allowed.")),
                 ("maximum_expiration", Field::number().required().default(json!(0)).between(0.0, 31536000.0).describe("A value between 0 and 31536000 (365 days) limiting the lifetime of the JWT to maximum_expiration seconds in the future.")),
                 ("header_names", set_of_strings(json!(["authorization"])).describe("A list of HTTP header names that Kong will inspect to retrieve JWTs.")),
-                ("realm", Field::string().describe("When authentication fails the plugin sends `WWW-Authenticate` header with `realm` attribute value.")),
+                ("realm", auth::realm()),
             ],
             vec![config_check(max_exp_needs_exp)],
         )
@@ -103,19 +103,14 @@ impl Plugin for Jwt {
         env: &ConfigureEnv,
     ) -> Result<Box<dyn PluginHandler>, String> {
         let config: Config = crate::util::parse_config(&self.schema(), config)?;
-        let www_base = match &config.realm {
-            Some(r) => format!("Bearer realm=\"{r}\""),
-            None => "Bearer".to_string(),
-        };
+        let www_base = auth::www_authenticate("Bearer", config.realm.as_deref());
         let www_error = format!("{www_base} error=\"invalid_token\"");
         // Kong's get_headers() table normalises names (lowercase, `_` → `-`);
         // a name that is not a valid header name never matches.
         let header_names = config
             .header_names
             .iter()
-            .filter_map(|n| {
-                HeaderName::from_bytes(n.to_ascii_lowercase().replace('_', "-").as_bytes()).ok()
-            })
+            .filter_map(|n| crate::util::kong_header_name(n))
             .collect();
         Ok(Box::new(Handler {
             config,
@@ -148,6 +143,17 @@ enum Token {
 struct Reject {
     body: Value,
     www: Option<String>,
+}
+
+impl From<Reject> for KongResponse {
+    /// Kong's exit helper: the body as it is, no request id.
+    fn from(r: Reject) -> Self {
+        let resp = KongResponse::json(StatusCode::UNAUTHORIZED, &r.body);
+        match &r.www {
+            Some(www) => resp.with_header(WWW_AUTHENTICATE, www),
+            None => resp,
+        }
+    }
 }
 
 impl Handler {
@@ -273,14 +279,13 @@ impl Handler {
                 });
             }
         }
-        let Some(consumer) = self.index.consumer(&entry.credential.consumer_id) else {
+        auth::authenticate_credential(ctx, &self.index, &entry.credential).map_err(|_| {
             let key = key.unwrap_or_default();
-            return Err(Reject {
+            Reject {
                 body: json!({ "message": format!("Could not find consumer for '{kcn}={key}'") }),
                 www: None,
-            });
-        };
-        authenticate(ctx, Some(consumer.clone()), Some(entry.credential.clone()));
+            }
+        })?;
         ctx.scratch.insert(AuthenticatedJwtToken(
             String::from_utf8_lossy(&token).into_owned(),
         ));
@@ -564,30 +569,18 @@ impl PluginHandler for Handler {
     }
 
     fn access(&self, ctx: &mut RequestCtx) -> Decision {
-        if !self.config.run_on_preflight && ctx.method == http::Method::OPTIONS {
+        if auth::skips_preflight(self.config.run_on_preflight, ctx) {
             return Decision::Continue;
         }
-        match &self.config.anonymous {
-            Some(anonymous) => {
-                if ctx.credential.is_some() {
-                    return Decision::Continue;
-                }
-                match self.authenticate(ctx) {
-                    Ok(()) => Decision::Continue,
-                    Err(_) => authenticate_anonymous(ctx, &self.index, anonymous),
-                }
-            }
-            None => match self.authenticate(ctx) {
-                Ok(()) => Decision::Continue,
-                Err(r) => {
-                    let mut resp = KongResponse::json(StatusCode::UNAUTHORIZED, &r.body);
-                    if let Some(www) = &r.www {
-                        resp = resp.with_header(WWW_AUTHENTICATE, www);
-                    }
-                    Decision::Respond(resp)
-                }
-            },
-        }
+        let anonymous = self.config.anonymous.as_deref();
+        let reject = |_: &RequestCtx, r: Reject| KongResponse::from(r);
+        auth::access(
+            ctx,
+            &self.index,
+            anonymous,
+            |ctx| self.authenticate(ctx),
+            reject,
+        )
     }
 }
 

@@ -5,17 +5,17 @@ use std::sync::Arc;
 
 use gantry_core::schema::typedefs as t;
 use gantry_core::schema::{Field, Schema};
-use http::StatusCode;
-use http::header::{HeaderName, WWW_AUTHENTICATE};
+use http::header::HeaderName;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::auth::{self, Failure};
 use super::{ConsumerScope, boolean, subschema};
 use crate::body::{self, BodyArgs, BodyField};
-use crate::consumers::{ConsumerIndex, authenticate, authenticate_anonymous};
+use crate::consumers::ConsumerIndex;
 use crate::ctx::{QueryArg, RequestCtx};
 use crate::plugin::{ConfigureEnv, Phases, Plugin, PluginHandler};
-use crate::respond::{Decision, KongResponse};
+use crate::respond::Decision;
 
 /// The key-auth plugin.
 #[derive(Debug)]
@@ -78,10 +78,7 @@ impl Plugin for KeyAuth {
                     "run_on_preflight",
                     boolean(true).describe("A boolean value that indicates whether the plugin should run (and try to authenticate) on `OPTIONS` preflight requests. If set to `false`, then `OPTIONS` requests are always allowed."),
                 ),
-                (
-                    "realm",
-                    Field::string().describe("When authentication fails the plugin sends `WWW-Authenticate` header with `realm` attribute value."),
-                ),
+                ("realm", auth::realm()),
             ],
             vec![],
         )
@@ -93,10 +90,7 @@ impl Plugin for KeyAuth {
         env: &ConfigureEnv,
     ) -> Result<Box<dyn PluginHandler>, String> {
         let config: Config = crate::util::parse_config(&self.schema(), config)?;
-        let www_authenticate = match &config.realm {
-            Some(r) => format!("Key realm=\"{r}\""),
-            None => "Key".to_string(),
-        };
+        let www_authenticate = auth::www_authenticate("Key", config.realm.as_deref());
         let key_names = config
             .key_names
             .iter()
@@ -127,13 +121,8 @@ const ERR_NO_KEY: &str = "No API key found in request";
 const ERR_INVALID: &str = "Unauthorized";
 
 impl Handler {
-    fn unauthorized(&self, ctx: &RequestCtx, msg: &str) -> KongResponse {
-        ctx.error(StatusCode::UNAUTHORIZED, msg)
-            .with_header(WWW_AUTHENTICATE, &self.www_authenticate)
-    }
-
-    /// Kong's `do_authentication`: `Continue` when authenticated, else the rejection.
-    fn authenticate(&self, ctx: &mut RequestCtx) -> Decision {
+    /// Kong's `do_authentication`: `Ok` when authenticated, else the rejection.
+    fn authenticate(&self, ctx: &mut RequestCtx) -> Result<(), Failure> {
         let c = &self.config;
         let mut body: Option<Option<BodyArgs>> = None;
         let mut key: Option<String> = None;
@@ -191,13 +180,13 @@ impl Handler {
                     key = Some(s);
                     break;
                 }
-                Found::Table => return Decision::Respond(self.unauthorized(ctx, ERR_DUPLICATE)),
+                Found::Table => return Err(Failure::Unauthorized(ERR_DUPLICATE)),
                 Found::Absent | Found::Other => {}
             }
         }
         let key = match key {
             Some(k) if !k.is_empty() => k,
-            _ => return Decision::Respond(self.unauthorized(ctx, ERR_NO_KEY)),
+            _ => return Err(Failure::Unauthorized(ERR_NO_KEY)),
         };
         let now = ctx.now_secs();
         let Some(entry) = self
@@ -205,16 +194,9 @@ impl Handler {
             .key_auth(&key)
             .filter(|e| e.expires_at.is_none_or(|exp| now < exp))
         else {
-            return Decision::Respond(self.unauthorized(ctx, ERR_INVALID));
+            return Err(Failure::Unauthorized(ERR_INVALID));
         };
-        let Some(consumer) = self.index.consumer(&entry.credential.consumer_id) else {
-            return ctx.reject(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "An unexpected error occurred",
-            );
-        };
-        authenticate(ctx, Some(consumer.clone()), Some(entry.credential.clone()));
-        Decision::Continue
+        auth::authenticate_credential(ctx, &self.index, &entry.credential)
     }
 }
 
@@ -236,21 +218,14 @@ impl PluginHandler for Handler {
     }
 
     fn access(&self, ctx: &mut RequestCtx) -> Decision {
-        if !self.config.run_on_preflight && ctx.method == http::Method::OPTIONS {
+        if auth::skips_preflight(self.config.run_on_preflight, ctx) {
             return Decision::Continue;
         }
-        match &self.config.anonymous {
-            Some(anonymous) => {
-                if ctx.credential.is_some() {
-                    return Decision::Continue;
-                }
-                match self.authenticate(ctx) {
-                    Decision::Continue => Decision::Continue,
-                    Decision::Respond(_) => authenticate_anonymous(ctx, &self.index, anonymous),
-                }
-            }
-            None => self.authenticate(ctx),
-        }
+        let anonymous = self.config.anonymous.as_deref();
+        let www = &self.www_authenticate;
+        auth::access_with_failures(ctx, &self.index, anonymous, www, |ctx| {
+            self.authenticate(ctx)
+        })
     }
 }
 

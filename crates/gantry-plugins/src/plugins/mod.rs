@@ -5,6 +5,7 @@ use gantry_core::schema::typedefs as t;
 use gantry_core::schema::{EntityCheck, Field, Schema};
 
 pub mod acl;
+mod auth;
 pub mod basic_auth;
 pub mod bot_detection;
 pub mod correlation_id;
@@ -17,6 +18,7 @@ pub mod request_size_limiting;
 pub mod request_termination;
 pub mod request_transformer;
 pub mod response_transformer;
+mod transformers;
 
 /// Every plugin this crate provides.
 pub static ALL: &[&'static dyn crate::plugin::Plugin] = &[

@@ -27,11 +27,15 @@ use gantry_core::schema::{Field, Pattern, Schema, Validator};
 use http::header::{CONTENT_TYPE, HOST, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, StatusCode};
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use self::args::{ArgTable, ArgVal, append_value};
 use self::multipart::Multipart;
 use self::template::{Env, Template};
+use super::transformers::{
+    array_of, colon_entries, json_append, json_truthy, kong_pair, record, str_of,
+    validate_colon_headers, validate_header_entry,
+};
 use super::{ConsumerScope, subschema};
 use crate::ctx::{RequestCtx, UpstreamHost};
 use crate::plugin::{ConfigureEnv, Phases, Plugin, PluginHandler};
@@ -60,70 +64,13 @@ struct Config {
     append: Option<Lists>,
 }
 
-/// Kong's `pair:match("^([^:]+):*(.-)$")`: the name up to the first colon and
-/// the rest after all following colons; `None` when the entry starts with `:`
-/// (or is empty).
-pub(crate) fn kong_pair(entry: &str) -> Option<(&str, &str)> {
-    let i = entry.find(':').unwrap_or(entry.len());
-    if i == 0 {
-        return None;
-    }
-    Some((&entry[..i], entry[i..].trim_start_matches(':')))
-}
-
-fn s(v: &Value) -> &str {
-    v.as_str().unwrap_or_default()
-}
-
-/// `kong.tools.http.validate_header_name`.
-pub(crate) fn is_header_name(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
-/// `kong.tools.http.validate_header_value`: no control characters other
-/// than horizontal tab.
-pub(crate) fn is_header_value(value: &str) -> bool {
-    value
-        .bytes()
-        .all(|b| b == b'\t' || (b >= 0x20 && b != 0x7f))
-}
-
-fn name_and_colon(s: &str) -> bool {
-    s.find(':').is_some_and(|i| i > 0)
-}
-
-/// `match = "^[^:]+:.*$"` (`invalid value: x`).
-pub(crate) fn colon_match() -> Validator {
-    Validator::Match(Pattern {
-        lua: "^[^:]+:.*$",
-        test: name_and_colon,
-    })
-}
-
-fn not_a_header(what: Option<&str>) -> String {
-    format!("'{}' is not a valid header", what.unwrap_or("nil"))
-}
-
-/// `validate_headers(pair)`: the name must be a header name.
-fn validate_header_entry(v: &Value) -> Result<(), String> {
-    let name = kong_pair(s(v)).map(|(n, _)| n);
-    if name.is_some_and(is_header_name) {
-        Ok(())
-    } else {
-        Err(not_a_header(name))
-    }
-}
-
 fn template_error(value: &str, e: &str) -> String {
     format!("value '{value}' is not in supported format, error:{e}")
 }
 
 /// `check_for_value`: a non-empty value that compiles as a template.
 fn check_for_value(v: &Value) -> Result<(), String> {
-    let entry = s(v);
+    let entry = str_of(v);
     let Some((name, value)) = kong_pair(entry) else {
         return Err(format!("invalid value: {entry}"));
     };
@@ -136,30 +83,17 @@ fn check_for_value(v: &Value) -> Result<(), String> {
 
 /// `validate_colon_header_values` (add, replace, append headers), plus the
 /// template check Kong only does when the value is rendered.
-fn validate_colon_header_values(v: &Value) -> Result<(), String> {
-    validate_header_entry(v)?;
-    let value = kong_pair(s(v)).map_or("", |(_, v)| v);
-    if !is_header_value(value) {
-        return Err(not_a_header(Some(value)));
-    }
+fn validate_colon_header_templates(v: &Value) -> Result<(), String> {
+    super::transformers::validate_colon_header_values(v)?;
+    let value = kong_pair(str_of(v)).map_or("", |(_, v)| v);
     Template::parse(value).map_err(|e| template_error(value, &e))?;
     Ok(())
 }
 
-/// `validate_colon_headers` (rename headers): both sides are header names.
-fn validate_colon_headers(v: &Value) -> Result<(), String> {
-    validate_header_entry(v)?;
-    let value = kong_pair(s(v)).map_or("", |(_, v)| v);
-    if !is_header_name(value) {
-        return Err(not_a_header(Some(value)));
-    }
-    Ok(())
-}
-
 fn check_uri_template(v: &Value) -> Result<(), String> {
-    Template::parse(s(v))
+    Template::parse(str_of(v))
         .map(|_| ())
-        .map_err(|e| template_error(s(v), &e))
+        .map_err(|e| template_error(str_of(v), &e))
 }
 
 fn all_upper(s: &str) -> bool {
@@ -172,16 +106,6 @@ fn http_method() -> Field {
         lua: "^%u+$",
         test: all_upper,
     }))
-}
-
-fn array_of(el: Field) -> Field {
-    Field::array(el).required().default(json!([]))
-}
-
-/// A nested record. Kong expands a missing record to its fields' defaults;
-/// the schema engine does that for records with a default, hence `{}`.
-fn record(fields: Vec<(&'static str, Field)>) -> Field {
-    Field::record(Schema::record(fields)).default(json!({}))
 }
 
 impl Plugin for RequestTransformer {
@@ -197,20 +121,8 @@ impl Plugin for RequestTransformer {
         let strings = || array_of(Field::string());
         let headers = || array_of(Field::string().custom(validate_header_entry));
         let colon_strings = || array_of(Field::string().custom(check_for_value));
-        let colon_header_values = || {
-            array_of(
-                Field::string()
-                    .v(colon_match())
-                    .custom(validate_colon_header_values),
-            )
-        };
-        let colon_headers = || {
-            array_of(
-                Field::string()
-                    .v(colon_match())
-                    .custom(validate_colon_headers),
-            )
-        };
+        let colon_header_values = || colon_entries(validate_colon_header_templates);
+        let colon_headers = || colon_entries(validate_colon_headers);
         let colon_record = |uri: bool| {
             let mut fields = vec![
                 ("body", colon_strings()),
@@ -432,32 +344,6 @@ fn escape_path(path: &[u8]) -> String {
 
 fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
-}
-
-/// Lua truthiness of a JSON table slot (`nil` and `false` are false; a JSON
-/// `null` is `cjson.null`, which is true).
-pub(crate) fn json_truthy(v: Option<&Value>) -> bool {
-    !matches!(v, None | Some(Value::Bool(false)))
-}
-
-/// Kong's `append_value` on a decoded JSON body: a string becomes
-/// `[old, new]`, an array gets `new` pushed, an empty object becomes `[new]`
-/// and a non-empty one gains the key `"1"` (Lua's `table.insert` on a hash
-/// table, as cjson encodes it); anything else is replaced by `[new]`.
-pub(crate) fn json_append(current: Option<Value>, new: Value) -> Value {
-    match current {
-        Some(Value::String(s)) => Value::Array(vec![Value::String(s), new]),
-        Some(Value::Array(mut a)) => {
-            a.push(new);
-            Value::Array(a)
-        }
-        Some(Value::Object(m)) if m.is_empty() => Value::Array(vec![new]),
-        Some(Value::Object(mut m)) => {
-            m.insert("1".into(), new);
-            Value::Object(m)
-        }
-        _ => Value::Array(vec![new]),
-    }
 }
 
 /// The request headers as Kong's `transform_headers` table: lower-case names

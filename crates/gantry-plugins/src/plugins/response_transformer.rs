@@ -27,14 +27,16 @@ use gantry_core::schema::typedefs as t;
 use gantry_core::schema::{Field, Schema};
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
-use super::request_transformer::{
-    colon_match, is_header_name, is_header_value, json_append, json_truthy, kong_pair,
+use super::transformers::{
+    array_of, colon_entries, colon_match, json_append, json_truthy, kong_pair, record,
+    validate_colon_header_values, validate_colon_headers,
 };
 use super::{ConsumerScope, subschema};
 use crate::ctx::{RequestCtx, ResponseHead};
 use crate::plugin::{ConfigureEnv, Phases, Plugin, PluginHandler};
+use crate::util::kong_header_name;
 
 /// The response-transformer plugin.
 #[derive(Debug)]
@@ -57,47 +59,7 @@ struct Config {
     append: Option<Lists>,
 }
 
-fn s(v: &Value) -> &str {
-    v.as_str().unwrap_or_default()
-}
-
-fn not_a_header(what: Option<&str>) -> String {
-    format!("'{}' is not a valid header", what.unwrap_or("nil"))
-}
-
-/// `validate_headers(pair, value_validator)`.
-fn validate_headers(v: &Value, value_ok: fn(&str) -> bool) -> Result<(), String> {
-    let pair = kong_pair(s(v));
-    let name = pair.map(|(n, _)| n);
-    if !name.is_some_and(is_header_name) {
-        return Err(not_a_header(name));
-    }
-    let value = pair.map_or("", |(_, v)| v);
-    if !value_ok(value) {
-        return Err(not_a_header(Some(value)));
-    }
-    Ok(())
-}
-
-fn validate_colon_header_values(v: &Value) -> Result<(), String> {
-    validate_headers(v, is_header_value)
-}
-
-fn validate_colon_headers(v: &Value) -> Result<(), String> {
-    validate_headers(v, is_header_name)
-}
-
 const JSON_TYPES_DESCRIPTION: &str = "List of JSON type names. Specify the types of the JSON values returned when appending\nJSON properties. Each string element can be one of: boolean, number, or string.";
-
-fn array_of(el: Field) -> Field {
-    Field::array(el).required().default(json!([]))
-}
-
-/// A nested record. Kong expands a missing record to its fields' defaults;
-/// the schema engine does that for records with a default, hence `{}`.
-fn record(fields: Vec<(&'static str, Field)>) -> Field {
-    Field::record(Schema::record(fields)).default(json!({}))
-}
 
 impl Plugin for ResponseTransformer {
     fn name(&self) -> &'static str {
@@ -111,20 +73,8 @@ impl Plugin for ResponseTransformer {
     fn schema(&self) -> Schema {
         let strings = || array_of(Field::string());
         let colon_strings = || array_of(Field::string().v(colon_match()));
-        let colon_header_values = || {
-            array_of(
-                Field::string()
-                    .v(colon_match())
-                    .custom(validate_colon_header_values),
-            )
-        };
-        let colon_headers = || {
-            array_of(
-                Field::string()
-                    .v(colon_match())
-                    .custom(validate_colon_headers),
-            )
-        };
+        let colon_header_values = || colon_entries(validate_colon_header_values);
+        let colon_headers = || colon_entries(validate_colon_headers);
         let colon_record = || {
             record(vec![
                 ("json", colon_strings()),
@@ -197,15 +147,10 @@ fn pairs(list: Option<&[String]>) -> Vec<(String, Option<String>)> {
         .collect()
 }
 
-/// `ngx.header` names: case-insensitive, underscores are dashes.
-fn response_header_name(name: &str) -> Option<HeaderName> {
-    HeaderName::from_bytes(name.to_ascii_lowercase().replace('_', "-").as_bytes()).ok()
-}
-
 fn header_values(list: Vec<(String, Option<String>)>) -> Vec<(HeaderName, Option<HeaderValue>)> {
     list.into_iter()
         .filter_map(|(n, v)| {
-            let name = response_header_name(&n)?;
+            let name = kong_header_name(&n)?;
             Some((name, v.and_then(|v| HeaderValue::from_str(&v).ok())))
         })
         .collect()
@@ -408,14 +353,14 @@ impl PluginHandler for Handler {
         let present = |name: &HeaderName| snapshot.contains_key(name);
         let h = &mut head.headers;
         for name in &self.remove_headers {
-            if let Some(n) = response_header_name(name) {
+            if let Some(n) = kong_header_name(name) {
                 h.remove(n);
             }
         }
         for (old, new) in &self.rename_headers {
             let (Some(old), Some(new)) = (
-                response_header_name(old),
-                new.as_deref().and_then(response_header_name),
+                kong_header_name(old),
+                new.as_deref().and_then(kong_header_name),
             ) else {
                 continue;
             };
