@@ -57,7 +57,8 @@ pub struct ServiceRuntime {
 /// A route with its service resolved.
 #[derive(Debug)]
 pub struct RouteRuntime {
-    pub route: Route,
+    /// Shared with the configuration it was built from (and the next snapshot).
+    pub route: Arc<Route>,
     pub service: Option<Arc<ServiceRuntime>>,
 }
 
@@ -85,7 +86,9 @@ pub struct Snapshot {
 #[derive(Debug, Default, Clone)]
 pub struct ConfigEntities {
     pub services: Vec<Service>,
-    pub routes: Vec<Route>,
+    /// Shared, not copied, into the snapshot: a rebuild with 100k routes would
+    /// otherwise copy every one of them.
+    pub routes: Vec<Arc<Route>>,
     pub upstreams: Vec<Upstream>,
     pub targets: Vec<Target>,
     pub certificates: Vec<Certificate>,
@@ -263,11 +266,11 @@ impl Snapshot {
                 continue;
             }
             routes.push(RouteRuntime {
-                route: r.clone(),
+                route: Arc::clone(r),
                 service,
             });
         }
-        let router = Router::from_routes(routes.iter().map(|r| &r.route))
+        let router = Router::from_routes(routes.iter().map(|r| &*r.route))
             .map_err(|e| SnapshotError::Router(e.to_string()))?;
         let certs = match ctx.unchanged_since(&CERT_KINDS) {
             Some(previous) => Arc::clone(&previous.certs),

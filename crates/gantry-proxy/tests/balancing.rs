@@ -20,7 +20,7 @@ fn cfg_for(up: gantry_core::Upstream, targets: Vec<gantry_core::Target>) -> Conf
     let r = route(&s, &["/"]);
     ConfigEntities {
         services: vec![s],
-        routes: vec![r],
+        routes: vec![r.into()],
         upstreams: vec![up],
         targets,
         ..Default::default()

@@ -167,7 +167,7 @@ fn start(origin: std::net::SocketAddr) -> Proxy {
     let buffered = route(&svc, &["/buffered"]);
     let cfg = ConfigEntities {
         services: vec![svc, svc_b],
-        routes: vec![a, b, buffered.clone()],
+        routes: vec![a.into(), b.into(), buffered.clone().into()],
         ..ConfigEntities::default()
     };
     let mut snap = Snapshot::build(&cfg).unwrap();

@@ -17,7 +17,7 @@ fn load(yml: &str) -> ConfigEntities {
     let c = declarative::parse_with(yml, &schemas).unwrap_or_else(|e| panic!("{e}"));
     ConfigEntities {
         services: c.services,
-        routes: c.routes,
+        routes: c.routes.into_iter().map(Into::into).collect(),
         upstreams: c.upstreams,
         targets: c.targets,
         certificates: c.certificates,
@@ -227,11 +227,11 @@ fn rebuilds_reuse_what_did_not_change() {
 
     // A route was added; consumers, credentials and certificates are left out.
     let mut routes_only = full.clone();
-    let mut extra = routes_only.routes[0].clone();
+    let mut extra = (*routes_only.routes[0]).clone();
     extra.id = uuid::Uuid::new_v4();
     extra.name = Some("extra".into());
     extra.paths = Some(vec!["/extra".into()]);
-    routes_only.routes.push(extra);
+    routes_only.routes.push(extra.into());
     routes_only.consumers.clear();
     routes_only.keyauth_credentials.clear();
     let second = build(&routes_only, &first, &["routes"]);

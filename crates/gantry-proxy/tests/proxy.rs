@@ -19,7 +19,7 @@ fn one_route(host: &str, port: u16, svc_path: Option<&str>, paths: &[&str]) -> C
     let r = route(&s, paths);
     ConfigEntities {
         services: vec![s],
-        routes: vec![r],
+        routes: vec![r.into()],
         ..Default::default()
     }
 }
@@ -100,7 +100,7 @@ async fn no_route_gives_kong_404() {
 async fn serviceless_route_gives_503() {
     let o = origin().await;
     let mut cfg = one_route("127.0.0.1", o.addr.port(), None, &["/api"]);
-    cfg.routes[0].service = None;
+    std::sync::Arc::make_mut(&mut cfg.routes[0]).service = None;
     let p = Proxy::start(&cfg, ProxyOptions::default());
     let got = get_ok(p.addr, "/api").await;
     assert_eq!(got.status, StatusCode::SERVICE_UNAVAILABLE);
@@ -168,7 +168,7 @@ async fn balances_round_robin_and_retries_past_dead_target() {
     let r = route(&s, &["/"]);
     let cfg = ConfigEntities {
         services: vec![s],
-        routes: vec![r],
+        routes: vec![r.into()],
         upstreams: vec![up],
         targets,
         ..Default::default()
@@ -197,7 +197,7 @@ async fn upstream_without_targets_is_503() {
     let r = route(&s, &["/"]);
     let cfg = ConfigEntities {
         services: vec![s],
-        routes: vec![r],
+        routes: vec![r.into()],
         upstreams: vec![up],
         ..Default::default()
     };
@@ -282,13 +282,13 @@ async fn large_bodies_stream_both_ways() {
 async fn https_only_route_over_http_gets_426_or_redirect() {
     let o = origin().await;
     let mut cfg = one_route("127.0.0.1", o.addr.port(), None, &["/secure"]);
-    cfg.routes[0].protocols = vec![Protocol::Https];
+    std::sync::Arc::make_mut(&mut cfg.routes[0]).protocols = vec![Protocol::Https];
     let p = Proxy::start(&cfg, ProxyOptions::default());
     let got = get_ok(p.addr, "/secure").await;
     assert_eq!(got.status, StatusCode::UPGRADE_REQUIRED);
     assert_eq!(got.json()["message"], "Please use HTTPS protocol");
     assert_eq!(got.header("upgrade"), Some("TLS/1.2, HTTP/1.1"));
-    cfg.routes[0].https_redirect_status_code = 301;
+    std::sync::Arc::make_mut(&mut cfg.routes[0]).https_redirect_status_code = 301;
     p.reconfigure(&cfg);
     let got = get_ok(p.addr, "/secure?a=1").await;
     assert_eq!(got.status, StatusCode::MOVED_PERMANENTLY);
@@ -303,11 +303,11 @@ async fn http_only_route_still_serves_and_grpc_routes_check_requests() {
     let o = origin().await;
     // The router ignores protocols (as Kong's): an http-only route is served to all.
     let mut cfg = one_route("127.0.0.1", o.addr.port(), None, &["/plain"]);
-    cfg.routes[0].protocols = vec![Protocol::Http];
+    std::sync::Arc::make_mut(&mut cfg.routes[0]).protocols = vec![Protocol::Http];
     let mut g = route(&cfg.services[0], &["/grpc"]);
     g.protocols = vec![Protocol::Grpc, Protocol::Grpcs];
     g.strip_path = false;
-    cfg.routes.push(g);
+    cfg.routes.push(g.into());
     let p = Proxy::start(&cfg, ProxyOptions::default());
     assert_eq!(get_ok(p.addr, "/plain").await.status, StatusCode::OK);
     let got = get_ok(p.addr, "/grpc").await;
@@ -326,7 +326,7 @@ async fn http_only_route_still_serves_and_grpc_routes_check_requests() {
 async fn preserve_host_and_headers_off() {
     let o = origin().await;
     let mut cfg = one_route("127.0.0.1", o.addr.port(), None, &["/"]);
-    cfg.routes[0].preserve_host = true;
+    std::sync::Arc::make_mut(&mut cfg.routes[0]).preserve_host = true;
     let mut opts = ProxyOptions::default();
     opts.headers = gantry_proxy::headers::HeaderOptions::off();
     let p = Proxy::start(&cfg, opts);

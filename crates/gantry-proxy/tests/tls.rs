@@ -95,7 +95,7 @@ async fn certificate_is_chosen_by_sni_and_https_routes_match() {
     ]);
     let cfg = ConfigEntities {
         services: vec![s],
-        routes: vec![r],
+        routes: vec![r.into()],
         snis: vec![sni("api.example.com", &exact), sni("*.example.com", &wild)],
         certificates: vec![exact.clone(), wild.clone()],
         ..Default::default()
@@ -135,7 +135,7 @@ async fn https_upstream_is_reached_over_tls() {
     );
     let mut inner_cfg = ConfigEntities::default();
     let s = service("origin", "127.0.0.1", o.addr.port(), None);
-    inner_cfg.routes = vec![route(&s, &["/"])];
+    inner_cfg.routes = vec![route(&s, &["/"]).into()];
     inner_cfg.services = vec![s];
     inner.reconfigure(&inner_cfg);
 
@@ -145,7 +145,7 @@ async fn https_upstream_is_reached_over_tls() {
     let outer = Proxy::start(
         &ConfigEntities {
             services: vec![outer_svc],
-            routes: vec![r],
+            routes: vec![r.into()],
             ..Default::default()
         },
         ProxyOptions::default(),
@@ -176,7 +176,7 @@ async fn https_upstream_is_reached_over_tls() {
     let r = route(&verifying, &["/"]);
     outer.reconfigure(&ConfigEntities {
         services: vec![verifying],
-        routes: vec![r],
+        routes: vec![r.into()],
         ..Default::default()
     });
     let got = get_ok(outer.addr, "/x").await;

@@ -29,7 +29,7 @@ use uuid::Uuid;
 #[derive(Debug, Default, Clone)]
 pub struct Mirror {
     services: BTreeMap<Uuid, Service>,
-    routes: BTreeMap<Uuid, Route>,
+    routes: BTreeMap<Uuid, Arc<Route>>,
     upstreams: BTreeMap<Uuid, Upstream>,
     targets: BTreeMap<Uuid, Target>,
     certificates: BTreeMap<Uuid, Certificate>,
@@ -157,7 +157,7 @@ impl Mirror {
 pub fn entities(cfg: &gantry_core::declarative::DeclarativeConfig) -> ConfigEntities {
     ConfigEntities {
         services: cfg.services.clone(),
-        routes: cfg.routes.clone(),
+        routes: cfg.routes.iter().cloned().map(Arc::new).collect(),
         upstreams: cfg.upstreams.clone(),
         targets: cfg.targets.clone(),
         certificates: cfg.certificates.clone(),
