@@ -8,6 +8,10 @@ Measures, against a fresh Gantry with the default embedded SQLite store:
      and failed requests during the writes;
   3. startup-to-serving time and RSS with BIG routes loaded (db_import first).
 
+Layout: nginx as the origin when installed (else a Python origin); for the throughput
+phase with 2+ CPUs, Gantry is pinned to CPU 0 and the origin, wrk and the Admin writer
+to CPU 1, so the proxy is the bottleneck and a rebuild's cost to it shows in full.
+
 Usage (after `cargo build --release`):
     bench/admin-reconfig.py                  # N=10000, WRITES=100, BIG=100000
     N=1000 WRITES=20 BIG=10000 bench/admin-reconfig.py   # quick
@@ -25,6 +29,44 @@ WRK_SECONDS = int(os.environ.get("WRK_SECONDS", "5"))
 
 def free_port():
     s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
+
+
+# Layout of the throughput phase on a machine with 2+ CPUs: Gantry (every thread:
+# proxy worker, Admin API, rebuilds) pinned to CPU 0; the origin, wrk and the Admin
+# writer on CPU 1. The proxy is then the bottleneck, and what a rebuild costs it shows
+# in full. The write-to-visible phase runs unpinned.
+PIN = (os.cpu_count() or 1) >= 2 and shutil.which("taskset") is not None
+
+
+def pinned(cpu, argv):
+    return ["taskset", "-c", str(cpu), *argv] if PIN else argv
+
+
+def nginx_origin(work):
+    """nginx answering 200 'ok' with keep-alive (as ../shared/bench does), on CPU 1;
+    None when nginx is not installed."""
+    if not shutil.which("nginx"):
+        return None
+    port, d = free_port(), os.path.join(work, "origin")
+    os.makedirs(d, exist_ok=True)
+    conf = os.path.join(d, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write("daemon off; worker_processes 1; pid %s/nginx.pid; error_log %s/error.log;\n"
+                "events { worker_connections 4096; }\n"
+                "http { access_log off; client_body_temp_path %s; proxy_temp_path %s;\n"
+                "  fastcgi_temp_path %s; uwsgi_temp_path %s; scgi_temp_path %s;\n"
+                "  keepalive_requests 1000000;\n"
+                "  server { listen 127.0.0.1:%d; location / { return 200 'ok'; } } }\n"
+                % (d, d, d, d, d, d, d, port))
+    p = subprocess.Popen(pinned(1, ["nginx", "-c", conf]), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return port, p
+        except OSError:
+            time.sleep(0.05)
+    p.terminate()
+    return None
 
 
 def origin():
@@ -135,7 +177,7 @@ def visible_latency(node, i):
 
 
 def wrk(port, seconds):
-    out = subprocess.run(["wrk", "-t1", "-c20", "-d%ds" % seconds, "http://127.0.0.1:%d/bulk/1/" % port],
+    out = subprocess.run(pinned(1, ["wrk", "-t1", "-c20", "-d%ds" % seconds, "http://127.0.0.1:%d/bulk/1/" % port]),
                          capture_output=True, text=True).stdout
     rps = float([l for l in out.splitlines() if l.startswith("Requests/sec")][0].split()[1])
     errors = 0
@@ -147,8 +189,11 @@ def wrk(port, seconds):
 
 def main():
     if not os.path.exists(BIN): raise SystemExit("build first: cargo build --release (%s missing)" % BIN)
-    op = origin()
     work = tempfile.mkdtemp(prefix="gantry-bench-")
+    ngx = nginx_origin(work)
+    op = ngx[0] if ngx else origin()
+    print("origin: %s; %s" % ("nginx" if ngx else "python threads",
+                              "throughput phase: gantry pinned to CPU 0, origin + wrk + writer to CPU 1" if PIN else "nothing pinned"))
     try:
         print("== write-to-visible with %d routes + %d consumers, %d writes" % (N, N, WRITES))
         node = Node(os.path.join(work, "a"), free_port(), free_port())
@@ -161,10 +206,12 @@ def main():
             print("  all:", " ".join("%.0f" % x for x in lat))
 
         if shutil.which("wrk"):
+            if PIN:  # every thread of the node, and those it starts later, on CPU 0
+                subprocess.run(["taskset", "-a", "-cp", "0", str(node.p.pid)], check=True, stdout=subprocess.DEVNULL)
             idle, idle_err = wrk(node.proxy, WRK_SECONDS)
             # The writer is its own process: as a thread it would share this process's
             # GIL with the origin's threads and slow the origin, not the gateway.
-            w = subprocess.Popen([sys.executable, "-c", WRITER, str(node.admin), str(WRK_SECONDS)],
+            w = subprocess.Popen(pinned(1, [sys.executable, "-c", WRITER, str(node.admin), str(WRK_SECONDS)]),
                                  stdout=subprocess.PIPE, text=True)
             busy, busy_err = wrk(node.proxy, WRK_SECONDS)
             writes = int(w.communicate(timeout=60)[0].strip() or 0)
@@ -184,6 +231,8 @@ def main():
         print("startup to serving: %.2f s; RSS at first answer %.0f MiB, after 5 s idle %.0f MiB" % (took, peak, node.rss_mib()))
         node.stop()
     finally:
+        if ngx:
+            ngx[1].terminate(); ngx[1].wait(timeout=10)
         shutil.rmtree(work, ignore_errors=True)
 
 
