@@ -9,13 +9,14 @@ use http::HeaderName;
 use ipnet::IpNet;
 use regex::Regex;
 use regex_syntax::hir::{Hir, HirKind, Look};
+use uuid::Uuid;
 
 use crate::RouterError;
 use crate::matcher::{
     HeaderCond, HeaderValueCond, HostCond, IpCond, Matcher, NetCond, PathCond, PathRegex, SniCond,
     StrOp,
 };
-use crate::priority::{fragment_priority, is_regex_path, split_paths};
+use crate::priority::{PathGroups, fragment_priority, is_regex_path, split_paths};
 
 /// Parses a port the way Lua's `tonumber` would read it (surrounding whitespace, sign,
 /// `0x` hex, decimals and exponents), truncated to an integer as LuaJIT's FFI does.
@@ -168,7 +169,7 @@ fn path_cond(route: &Route, paths: &[String]) -> Result<PathCond, RouterError> {
                     literal_prefix,
                 })
             })
-            .collect::<Result<Vec<_>, _>>()
+            .collect::<Result<Box<[_]>, _>>()
             .map(PathCond::Regex),
         Some(_) => Ok(PathCond::Prefix(
             paths.iter().map(|p| p.as_str().into()).collect(),
@@ -181,9 +182,9 @@ pub(crate) fn header_lookup_name(name: &str) -> String {
     name.to_ascii_lowercase().replace('_', "-")
 }
 
-fn header_conds(route: &Route) -> Result<Vec<HeaderCond>, RouterError> {
+fn header_conds(route: &Route) -> Result<Box<[HeaderCond]>, RouterError> {
     let Some(headers) = &route.headers else {
-        return Ok(Vec::new());
+        return Ok(Box::default());
     };
     let mut out = Vec::with_capacity(headers.len());
     for (name, values) in headers {
@@ -213,16 +214,16 @@ fn header_conds(route: &Route) -> Result<Vec<HeaderCond>, RouterError> {
         }
         out.push(HeaderCond {
             name: header,
-            values: conds,
+            values: conds.into_boxed_slice(),
         });
     }
-    Ok(out)
+    Ok(out.into_boxed_slice())
 }
 
 fn net_conds(
     route: &Route,
     entries: Option<&Vec<CidrPort>>,
-) -> Result<Option<Vec<NetCond>>, RouterError> {
+) -> Result<Option<Box<[NetCond]>>, RouterError> {
     let Some(entries) = entries.filter(|e| !e.is_empty()) else {
         return Ok(None);
     };
@@ -250,7 +251,7 @@ fn net_conds(
             port: entry.port.map(i64::from),
         });
     }
-    Ok(Some(out))
+    Ok(Some(out.into_boxed_slice()))
 }
 
 fn non_empty<T>(v: Option<&Vec<T>>) -> Option<&Vec<T>> {
@@ -262,30 +263,60 @@ pub(crate) fn is_http_route(route: &Route) -> bool {
     route.protocols.iter().any(|p| p.is_http())
 }
 
-/// Compiles one route into its matchers (one per path group).
+/// One matcher to build: path group `group` of the route at `route_index`, with its
+/// ordering key already computed.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Fragment {
+    pub route_index: usize,
+    pub group: usize,
+    pub id: Uuid,
+    pub priority: u64,
+}
+
+/// The fragments of one route (one per path group), in Kong's split order.
+pub(crate) fn route_fragments<'g>(
+    route_index: usize,
+    route: &'g Route,
+    groups: &'g PathGroups<'_>,
+) -> impl Iterator<Item = Fragment> + 'g {
+    (0..groups.len()).map(move |group| Fragment {
+        route_index,
+        group,
+        id: groups.id(route, group),
+        priority: fragment_priority(route, groups.paths(group)),
+    })
+}
+
+/// Compiles one fragment of `route` (whose path groups are `groups`) into its matcher.
+pub(crate) fn compile_fragment(
+    fragment: &Fragment,
+    route: &Route,
+    groups: &PathGroups<'_>,
+) -> Result<Matcher, RouterError> {
+    Ok(Matcher {
+        route_index: fragment.route_index,
+        id: fragment.id,
+        snis: non_empty(route.snis.as_ref()).map(|s| s.iter().map(|s| sni_cond(s)).collect()),
+        sources: net_conds(route, route.sources.as_ref())?,
+        destinations: net_conds(route, route.destinations.as_ref())?,
+        methods: non_empty(route.methods.as_ref())
+            .map(|m| m.iter().map(|m| m.as_str().into()).collect()),
+        hosts: non_empty(route.hosts.as_ref()).map(|h| h.iter().map(|h| host_cond(h)).collect()),
+        paths: path_cond(route, groups.paths(fragment.group))?,
+        headers: header_conds(route)?,
+    })
+}
+
+/// Compiles one route into its matchers (one per path group), in split order; the
+/// first error in that order wins.
 pub(crate) fn compile_route(
     route_index: usize,
     route: &Route,
 ) -> Result<Vec<Matcher>, RouterError> {
     let groups = split_paths(route);
-    let mut out = Vec::with_capacity(groups.len());
-    for group in groups {
-        out.push(Matcher {
-            route_index,
-            id: group.id,
-            priority: fragment_priority(route, &group.paths),
-            snis: non_empty(route.snis.as_ref()).map(|s| s.iter().map(|s| sni_cond(s)).collect()),
-            sources: net_conds(route, route.sources.as_ref())?,
-            destinations: net_conds(route, route.destinations.as_ref())?,
-            methods: non_empty(route.methods.as_ref())
-                .map(|m| m.iter().map(|m| m.as_str().into()).collect()),
-            hosts: non_empty(route.hosts.as_ref())
-                .map(|h| h.iter().map(|h| host_cond(h)).collect()),
-            paths: path_cond(route, &group.paths)?,
-            headers: header_conds(route)?,
-        });
-    }
-    Ok(out)
+    route_fragments(route_index, route, &groups)
+        .map(|f| compile_fragment(&f, route, &groups))
+        .collect()
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! The compiled router: build once per configuration snapshot, then `find` per request.
 
+use std::cmp::Reverse;
 use std::collections::HashSet;
 use std::net::SocketAddr;
 
@@ -8,10 +9,13 @@ use http::{HeaderMap, HeaderName};
 use uuid::Uuid;
 
 use crate::RouterError;
-use crate::compile::{compile_route, is_http_route, split_host_port};
+use crate::compile::{
+    Fragment, compile_fragment, compile_route, is_http_route, route_fragments, split_host_port,
+};
 use crate::index::Index;
 use crate::matcher::{Captures, Facts, Matched, Matcher, PathCond};
 use crate::normalize::{escape_path, normalize_path, strip_query};
+use crate::priority::split_paths;
 use crate::upstream::upstream_path_v0;
 
 /// The request attributes the router looks at. Built by the proxy per request; borrows
@@ -106,7 +110,7 @@ pub struct Router {
     uses_host: bool,
     /// Header names some route looks at; a non-UTF-8 value of one of them makes Kong's
     /// router fail (404), see `find`.
-    header_names: HashSet<HeaderName>,
+    header_names: HashSet<HeaderName, foldhash::fast::RandomState>,
 }
 
 impl Router {
@@ -122,36 +126,24 @@ impl Router {
     pub fn from_routes<'r>(
         routes: impl IntoIterator<Item = &'r Route>,
     ) -> Result<Router, RouterError> {
-        let mut matchers = Vec::new();
-        let mut infos = Vec::new();
-        for (i, route) in routes.into_iter().enumerate() {
-            infos.push(RouteInfo {
-                id: route.id,
-                strip_path: route.strip_path,
-            });
-            if is_http_route(route) {
-                matchers.extend(compile_route(i, route)?);
-            }
-        }
-        // ATC iterates its (priority, uuid) map from the largest key down.
-        matchers.sort_by_key(|m| std::cmp::Reverse((m.priority, m.id)));
+        let mut plan = Plan::new(routes);
+        plan.sort();
+        let (matchers, fields) = match plan.compile() {
+            Ok(compiled) => compiled,
+            // Report the error a route-by-route compilation meets first, as before.
+            Err(e) => return Err(plan.first_error_in_route_order().unwrap_or(e)),
+        };
         if u32::try_from(matchers.len()).is_err() {
             return Err(RouterError::TooManyRoutes);
         }
-        let uses_path = matchers.iter().any(|m| !matches!(m.paths, PathCond::Any));
-        let uses_host = matchers.iter().any(|m| m.hosts.is_some());
-        let header_names = matchers
-            .iter()
-            .flat_map(|m| m.headers.iter().map(|h| h.name.clone()))
-            .collect();
         let index = Index::build(&matchers);
         Ok(Router {
             matchers,
-            routes: infos,
+            routes: plan.infos,
             index,
-            uses_path,
-            uses_host,
-            header_names,
+            uses_path: fields.path,
+            uses_host: fields.host,
+            header_names: fields.header_names,
         })
     }
 
@@ -238,5 +230,184 @@ impl Router {
         headers.iter().any(|(name, value)| {
             std::str::from_utf8(value.as_bytes()).is_err() && self.header_names.contains(name)
         })
+    }
+}
+
+/// The routes to compile and the matchers they become, gathered in one pass over the
+/// routes (which, for large configurations, do not fit in the CPU caches).
+struct Plan<'r> {
+    routes: Vec<&'r Route>,
+    infos: Vec<RouteInfo>,
+    /// One per matcher-to-be; in Kong's evaluation order after `sort`.
+    fragments: Vec<Fragment>,
+}
+
+/// Which request fields some matcher looks at.
+#[derive(Default)]
+struct RoutedFields {
+    path: bool,
+    host: bool,
+    header_names: HashSet<HeaderName, foldhash::fast::RandomState>,
+}
+
+impl RoutedFields {
+    fn add(&mut self, m: &Matcher) {
+        self.path |= !matches!(m.paths, PathCond::Any);
+        self.host |= m.hosts.is_some();
+        for h in &m.headers {
+            if !self.header_names.contains(&h.name) {
+                self.header_names.insert(h.name.clone());
+            }
+        }
+    }
+}
+
+impl<'r> Plan<'r> {
+    fn new(routes: impl IntoIterator<Item = &'r Route>) -> Plan<'r> {
+        let routes = routes.into_iter();
+        let mut plan = Plan {
+            routes: Vec::with_capacity(routes.size_hint().0),
+            infos: Vec::with_capacity(routes.size_hint().0),
+            fragments: Vec::with_capacity(routes.size_hint().0),
+        };
+        for (i, route) in routes.enumerate() {
+            plan.routes.push(route);
+            plan.infos.push(RouteInfo {
+                id: route.id,
+                strip_path: route.strip_path,
+            });
+            if is_http_route(route) {
+                plan.fragments
+                    .extend(route_fragments(i, route, &split_paths(route)));
+            }
+        }
+        plan
+    }
+
+    /// Puts the fragments in Kong's evaluation order: ATC iterates its (priority, uuid)
+    /// map from the largest key down. Only these small keys are sorted, so each (large)
+    /// matcher is then built once, in place, instead of being moved around by a sort.
+    /// Ties (a duplicated id) keep route order, as the stable sort used before did.
+    fn sort(&mut self) {
+        self.fragments.sort_unstable_by_key(|f| {
+            (
+                Reverse(f.priority),
+                Reverse(f.id.as_u128()),
+                f.route_index,
+                f.group,
+            )
+        });
+    }
+
+    /// Compiles the fragments in order.
+    fn compile(&self) -> Result<(Vec<Matcher>, RoutedFields), RouterError> {
+        let mut matchers = Vec::with_capacity(self.fragments.len());
+        let mut fields = RoutedFields::default();
+        for fragment in &self.fragments {
+            let Some(route) = self.routes.get(fragment.route_index) else {
+                continue;
+            };
+            // Splitting again is cheaper than keeping every route's groups: it only
+            // allocates for the rare route that Kong splits.
+            let matcher = compile_fragment(fragment, route, &split_paths(route))?;
+            fields.add(&matcher);
+            matchers.push(matcher);
+        }
+        Ok((matchers, fields))
+    }
+
+    /// The first compile error in route order (the order errors were always reported in).
+    fn first_error_in_route_order(&self) -> Option<RouterError> {
+        self.routes
+            .iter()
+            .enumerate()
+            .filter(|(_, route)| is_http_route(route))
+            .find_map(|(i, route)| compile_route(i, route).err())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+
+    use gantry_core::PathHandling;
+
+    use super::*;
+
+    fn route(id: u128, hosts: &[&str], paths: &[&str]) -> Route {
+        let list = |v: &[&str]| (!v.is_empty()).then(|| v.iter().map(|s| s.to_string()).collect());
+        Route {
+            id: Uuid::from_u128(id),
+            created_at: 0,
+            updated_at: 0,
+            name: None,
+            protocols: vec![Protocol::Http],
+            methods: None,
+            hosts: list(hosts),
+            paths: list(paths),
+            headers: None,
+            snis: None,
+            sources: None,
+            destinations: None,
+            https_redirect_status_code: 426,
+            regex_priority: 0,
+            strip_path: true,
+            path_handling: PathHandling::V0,
+            preserve_host: false,
+            request_buffering: true,
+            response_buffering: true,
+            tags: None,
+            service: None,
+        }
+    }
+
+    fn find(router: &Router, host: &str, path: &str) -> Option<usize> {
+        let headers = HeaderMap::new();
+        let req = RequestView {
+            scheme: Protocol::Http,
+            method: "GET",
+            host: Some(host.as_bytes()),
+            listener_port: 8000,
+            path: path.as_bytes(),
+            headers: &headers,
+            sni: None,
+            client_addr: None,
+            local_addr: None,
+        };
+        router.find(&req).map(|m| m.route_index)
+    }
+
+    /// Equal (priority, id) keys keep route order, as the stable sort of matchers did.
+    #[test]
+    fn duplicate_ids_rank_in_route_order() {
+        let routes = [route(7, &[], &["/a"]), route(7, &[], &["/a"])];
+        assert_eq!(find(&Router::new(&routes).unwrap(), "x", "/a/b"), Some(0));
+    }
+
+    /// Matchers compile in rank order, but the error reported is still the first one in
+    /// route order.
+    #[test]
+    fn first_invalid_route_in_route_order_is_reported() {
+        let routes = [
+            route(1, &[], &["~/("]),
+            route(2, &["a.com"], &["~/[", "/b"]),
+        ];
+        match Router::new(&routes) {
+            Err(RouterError::InvalidRegex { route_id, .. }) => {
+                assert_eq!(route_id, Uuid::from_u128(1));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    /// Split fragments of one route interleave with other routes by priority.
+    #[test]
+    fn split_fragments_rank_by_their_own_priority() {
+        let routes = [route(1, &[], &["/ab", "/abcd"]), route(2, &[], &["/abc"])];
+        let router = Router::new(&routes).unwrap();
+        assert_eq!(router.matcher_count(), 3);
+        assert_eq!(find(&router, "x", "/abcd"), Some(0));
+        assert_eq!(find(&router, "x", "/abcx"), Some(1));
+        assert_eq!(find(&router, "x", "/abx"), Some(0));
     }
 }
