@@ -9,6 +9,7 @@ use http::HeaderName;
 use ipnet::IpNet;
 use regex::Regex;
 use regex_syntax::hir::{Hir, HirKind, Look};
+use uuid::Uuid;
 
 use crate::RouterError;
 use crate::matcher::{
@@ -168,7 +169,7 @@ fn path_cond(route: &Route, paths: &[String]) -> Result<PathCond, RouterError> {
                     literal_prefix,
                 })
             })
-            .collect::<Result<Vec<_>, _>>()
+            .collect::<Result<Box<[_]>, _>>()
             .map(PathCond::Regex),
         Some(_) => Ok(PathCond::Prefix(
             paths.iter().map(|p| p.as_str().into()).collect(),
@@ -181,9 +182,9 @@ pub(crate) fn header_lookup_name(name: &str) -> String {
     name.to_ascii_lowercase().replace('_', "-")
 }
 
-fn header_conds(route: &Route) -> Result<Vec<HeaderCond>, RouterError> {
+fn header_conds(route: &Route) -> Result<Box<[HeaderCond]>, RouterError> {
     let Some(headers) = &route.headers else {
-        return Ok(Vec::new());
+        return Ok(Box::default());
     };
     let mut out = Vec::with_capacity(headers.len());
     for (name, values) in headers {
@@ -213,16 +214,16 @@ fn header_conds(route: &Route) -> Result<Vec<HeaderCond>, RouterError> {
         }
         out.push(HeaderCond {
             name: header,
-            values: conds,
+            values: conds.into_boxed_slice(),
         });
     }
-    Ok(out)
+    Ok(out.into_boxed_slice())
 }
 
 fn net_conds(
     route: &Route,
     entries: Option<&Vec<CidrPort>>,
-) -> Result<Option<Vec<NetCond>>, RouterError> {
+) -> Result<Option<Box<[NetCond]>>, RouterError> {
     let Some(entries) = entries.filter(|e| !e.is_empty()) else {
         return Ok(None);
     };
@@ -250,7 +251,7 @@ fn net_conds(
             port: entry.port.map(i64::from),
         });
     }
-    Ok(Some(out))
+    Ok(Some(out.into_boxed_slice()))
 }
 
 fn non_empty<T>(v: Option<&Vec<T>>) -> Option<&Vec<T>> {
@@ -262,30 +263,41 @@ pub(crate) fn is_http_route(route: &Route) -> bool {
     route.protocols.iter().any(|p| p.is_http())
 }
 
-/// Compiles one route into its matchers (one per path group).
+/// Compiles one route into its matchers, one per path group in Kong's split order,
+/// handing each to `emit` with its priority. The first error in that order wins.
 pub(crate) fn compile_route(
     route_index: usize,
     route: &Route,
-) -> Result<Vec<Matcher>, RouterError> {
+    mut emit: impl FnMut(u64, Matcher),
+) -> Result<(), RouterError> {
     let groups = split_paths(route);
-    let mut out = Vec::with_capacity(groups.len());
-    for group in groups {
-        out.push(Matcher {
-            route_index,
-            id: group.id,
-            priority: fragment_priority(route, &group.paths),
-            snis: non_empty(route.snis.as_ref()).map(|s| s.iter().map(|s| sni_cond(s)).collect()),
-            sources: net_conds(route, route.sources.as_ref())?,
-            destinations: net_conds(route, route.destinations.as_ref())?,
-            methods: non_empty(route.methods.as_ref())
-                .map(|m| m.iter().map(|m| m.as_str().into()).collect()),
-            hosts: non_empty(route.hosts.as_ref())
-                .map(|h| h.iter().map(|h| host_cond(h)).collect()),
-            paths: path_cond(route, &group.paths)?,
-            headers: header_conds(route)?,
-        });
+    for group in 0..groups.len() {
+        let paths = groups.paths(group);
+        let matcher = compile_matcher(route_index, groups.id(route, group), route, paths)?;
+        emit(fragment_priority(route, paths), matcher);
     }
-    Ok(out)
+    Ok(())
+}
+
+/// Compiles the matcher for one path group (`paths`) of `route`.
+fn compile_matcher(
+    route_index: usize,
+    id: Uuid,
+    route: &Route,
+    paths: &[String],
+) -> Result<Matcher, RouterError> {
+    Ok(Matcher {
+        route_index,
+        id,
+        snis: non_empty(route.snis.as_ref()).map(|s| s.iter().map(|s| sni_cond(s)).collect()),
+        sources: net_conds(route, route.sources.as_ref())?,
+        destinations: net_conds(route, route.destinations.as_ref())?,
+        methods: non_empty(route.methods.as_ref())
+            .map(|m| m.iter().map(|m| m.as_str().into()).collect()),
+        hosts: non_empty(route.hosts.as_ref()).map(|h| h.iter().map(|h| host_cond(h)).collect()),
+        paths: path_cond(route, paths)?,
+        headers: header_conds(route)?,
+    })
 }
 
 #[cfg(test)]

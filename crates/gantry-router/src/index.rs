@@ -9,98 +9,22 @@
 
 use std::collections::HashMap;
 
+use foldhash::fast::RandomState;
 use regex::RegexSet;
 
 use crate::matcher::{Matcher, PathCond, StrOp};
+use crate::trie::{PathTrie, TrieEntry};
+
+/// Host keys come from the configuration, so hashing needs no flood resistance
+/// against request input (a lookup cannot add keys); foldhash is several times faster
+/// than SipHash on short strings, for lookups and for rebuilds alike.
+type HostMap<V> = HashMap<Box<str>, V, RandomState>;
 
 /// Regex groups at least this large are pre-filtered with `RegexSet` passes.
 const REGEX_SET_THRESHOLD: usize = 8;
 /// Patterns per `RegexSet`: large sets blow the lazy DFA's cache (or the NFA size limit)
 /// and fall back to slow engines, so big groups are cut into rank-ordered chunks.
 const REGEX_SET_CHUNK: usize = 32;
-
-/// A byte trie of literal path prefixes. Each node lists the prefix matchers whose prefix
-/// ends there, and the regex matchers whose regex must begin with that literal (the root
-/// holds regexes without a usable literal prefix).
-#[derive(Debug)]
-struct PathTrie {
-    nodes: Vec<TrieNode>,
-}
-
-#[derive(Debug, Default)]
-struct TrieNode {
-    /// Children sorted by byte.
-    edges: Vec<(u8, u32)>,
-    prefix_ranks: Vec<u32>,
-    regex: Option<Box<RegexGroup>>,
-}
-
-impl Default for PathTrie {
-    fn default() -> Self {
-        PathTrie {
-            nodes: vec![TrieNode::default()],
-        }
-    }
-}
-
-impl PathTrie {
-    /// Returns the node for `prefix`, creating it.
-    fn node_mut(&mut self, prefix: &[u8]) -> Option<&mut TrieNode> {
-        let mut node = 0usize;
-        for &b in prefix {
-            let next_free = u32::try_from(self.nodes.len()).ok()?;
-            let current = self.nodes.get_mut(node)?;
-            let next = match current.edges.binary_search_by_key(&b, |e| e.0) {
-                Ok(i) => current.edges.get(i)?.1,
-                Err(i) => {
-                    current.edges.insert(i, (b, next_free));
-                    self.nodes.push(TrieNode::default());
-                    next_free
-                }
-            };
-            node = next as usize;
-        }
-        self.nodes.get_mut(node)
-    }
-
-    /// Visits the root and then every node along `path`, stopping early when `visit`
-    /// returns false.
-    fn walk<'s>(&'s self, path: &[u8], mut visit: impl FnMut(&'s TrieNode) -> bool) {
-        let Some(mut current) = self.nodes.first() else {
-            return;
-        };
-        if !visit(current) {
-            return;
-        }
-        for &b in path {
-            let Ok(i) = current.edges.binary_search_by_key(&b, |e| e.0) else {
-                return;
-            };
-            let Some(next) = current
-                .edges
-                .get(i)
-                .and_then(|e| self.nodes.get(e.1 as usize))
-            else {
-                return;
-            };
-            current = next;
-            if !visit(current) {
-                return;
-            }
-        }
-    }
-
-    fn finish(&mut self) {
-        self.nodes.shrink_to_fit();
-        for n in &mut self.nodes {
-            n.edges.shrink_to_fit();
-            n.prefix_ranks.shrink_to_fit();
-            if let Some(g) = &mut n.regex {
-                g.finish();
-            }
-        }
-    }
-}
 
 /// One `RegexSet` over a contiguous run of a group's patterns.
 #[derive(Debug)]
@@ -115,48 +39,56 @@ struct RegexChunk {
     ranks: Vec<u32>,
 }
 
+impl RegexChunk {
+    fn new(offset: usize, patterns: &[(u32, &str)]) -> RegexChunk {
+        let mut ranks = Vec::new();
+        for &(rank, _) in patterns {
+            push_rank(&mut ranks, rank);
+        }
+        RegexChunk {
+            first_rank: patterns.first().map_or(u32::MAX, |p| p.0),
+            offset,
+            set: RegexSet::new(patterns.iter().map(|p| p.1)).ok(),
+            ranks,
+        }
+    }
+}
+
 /// Regex-path matchers sharing a trie node.
-#[derive(Debug, Default)]
-struct RegexGroup {
+#[derive(Debug)]
+pub(crate) struct RegexGroup {
     /// Ranks in increasing order (deduplicated).
     ranks: Vec<u32>,
     /// Owning rank of each pattern, in insertion (= rank) order.
     pattern_ranks: Vec<u32>,
-    patterns: Vec<String>,
     chunks: Vec<RegexChunk>,
 }
 
 impl RegexGroup {
-    fn add(&mut self, rank: u32, pattern: &str) {
-        push_rank(&mut self.ranks, rank);
-        self.pattern_ranks.push(rank);
-        self.patterns.push(pattern.to_owned());
-    }
-
-    fn finish(&mut self) {
-        if self.patterns.len() >= REGEX_SET_THRESHOLD {
-            let mut offset = 0;
-            for (patterns, ranks) in self
-                .patterns
-                .chunks(REGEX_SET_CHUNK)
-                .zip(self.pattern_ranks.chunks(REGEX_SET_CHUNK))
-            {
-                let mut chunk_ranks = Vec::new();
-                for &r in ranks {
-                    push_rank(&mut chunk_ranks, r);
-                }
-                self.chunks.push(RegexChunk {
-                    first_rank: ranks.first().copied().unwrap_or(u32::MAX),
-                    offset,
-                    set: RegexSet::new(patterns).ok(),
-                    ranks: chunk_ranks,
-                });
-                offset += patterns.len();
+    /// Groups `(rank, pattern)` pairs given in rank order.
+    pub(crate) fn new(patterns: &[(u32, &str)]) -> RegexGroup {
+        let mut ranks = Vec::new();
+        for &(rank, _) in patterns {
+            push_rank(&mut ranks, rank);
+        }
+        let pattern_ranks: Vec<u32> = patterns.iter().map(|p| p.0).collect();
+        let mut chunks = Vec::new();
+        if patterns.len() >= REGEX_SET_THRESHOLD {
+            for (i, chunk) in patterns.chunks(REGEX_SET_CHUNK).enumerate() {
+                chunks.push(RegexChunk::new(i * REGEX_SET_CHUNK, chunk));
             }
         }
-        self.patterns = Vec::new();
-        self.ranks.shrink_to_fit();
-        self.pattern_ranks.shrink_to_fit();
+        RegexGroup {
+            ranks,
+            pattern_ranks,
+            chunks,
+        }
+    }
+
+    /// Owning rank of each pattern.
+    #[cfg(test)]
+    pub(crate) fn pattern_ranks(&self) -> &[u32] {
+        &self.pattern_ranks
     }
 
     /// Evaluates the group's candidates ranked before `best`.
@@ -210,33 +142,6 @@ fn push_rank(list: &mut Vec<u32>, rank: u32) {
 }
 
 impl Bucket {
-    fn insert(&mut self, rank: u32, matcher: &Matcher) {
-        match &matcher.paths {
-            PathCond::Any => push_rank(&mut self.pathless, rank),
-            PathCond::Prefix(prefixes) => {
-                for p in prefixes {
-                    if let Some(node) = self.trie.node_mut(p.as_bytes()) {
-                        push_rank(&mut node.prefix_ranks, rank);
-                    }
-                }
-            }
-            PathCond::Regex(regexes) => {
-                for r in regexes {
-                    if let Some(node) = self.trie.node_mut(r.literal_prefix.as_bytes()) {
-                        node.regex
-                            .get_or_insert_with(Default::default)
-                            .add(rank, r.regex.as_str());
-                    }
-                }
-            }
-        }
-    }
-
-    fn finish(&mut self) {
-        self.trie.finish();
-        self.pathless.shrink_to_fit();
-    }
-
     /// Evaluates this bucket's candidates ranked before `best`, lowering `best` on a hit.
     fn search(&self, path: Option<&str>, best: &mut u32, eval: &mut impl FnMut(u32) -> bool) {
         scan(&self.pathless, best, eval);
@@ -244,12 +149,52 @@ impl Bucket {
             return;
         };
         self.trie.walk(path.as_bytes(), |node| {
-            scan(&node.prefix_ranks, best, eval);
-            if let Some(group) = &node.regex {
+            scan(node.ranks, best, eval);
+            if let Some(group) = node.group {
                 group.search(path, best, eval);
             }
-            true
         });
+    }
+}
+
+/// A bucket being filled, borrowing the matchers' paths until the trie is built.
+#[derive(Debug, Default)]
+struct BucketBuilder<'m> {
+    pathless: Vec<u32>,
+    paths: Vec<TrieEntry<'m>>,
+}
+
+impl<'m> BucketBuilder<'m> {
+    /// Adds a matcher (in any rank order).
+    fn insert(&mut self, rank: u32, matcher: &'m Matcher) {
+        match &matcher.paths {
+            PathCond::Any => self.pathless.push(rank),
+            PathCond::Prefix(prefixes) => {
+                self.paths.extend(
+                    prefixes
+                        .iter()
+                        .map(|p| TrieEntry::new(p.as_bytes(), rank, None)),
+                );
+            }
+            PathCond::Regex(regexes) => {
+                self.paths.extend(
+                    regexes
+                        .iter()
+                        .map(|r| TrieEntry::new(r.literal_prefix.as_bytes(), rank, Some(r))),
+                );
+            }
+        }
+    }
+
+    fn build(mut self) -> Bucket {
+        // Deduplicated: a matcher with two hosts of one key is inserted twice.
+        self.pathless.sort_unstable();
+        self.pathless.dedup();
+        self.pathless.shrink_to_fit();
+        Bucket {
+            trie: PathTrie::build(self.paths),
+            pathless: self.pathless,
+        }
     }
 }
 
@@ -269,11 +214,11 @@ fn scan(ranks: &[u32], best: &mut u32, eval: &mut impl FnMut(u32) -> bool) {
 /// The host-keyed buckets.
 #[derive(Debug, Default)]
 pub(crate) struct Index {
-    exact: HashMap<Box<str>, Bucket>,
+    exact: HostMap<Bucket>,
     /// `*.example.com` entries keyed by `.example.com`.
-    suffix: HashMap<Box<str>, Bucket>,
+    suffix: HostMap<Bucket>,
     /// `example.*` entries keyed by `example.`.
-    prefix: HashMap<Box<str>, Bucket>,
+    prefix: HostMap<Bucket>,
     /// Wildcard entries of any other shape, checked for every request with a host.
     other_wildcards: Bucket,
     /// Matchers without a host condition.
@@ -282,44 +227,64 @@ pub(crate) struct Index {
     has_prefix: bool,
 }
 
+/// Buckets being filled, keyed by host strings borrowed from the matchers.
+#[derive(Debug, Default)]
+struct IndexBuilder<'m> {
+    exact: HashMap<&'m str, BucketBuilder<'m>, RandomState>,
+    suffix: HashMap<&'m str, BucketBuilder<'m>, RandomState>,
+    prefix: HashMap<&'m str, BucketBuilder<'m>, RandomState>,
+    other_wildcards: BucketBuilder<'m>,
+    any_host: BucketBuilder<'m>,
+}
+
+impl<'m> IndexBuilder<'m> {
+    fn insert(&mut self, rank: u32, m: &'m Matcher) {
+        let Some(hosts) = &m.hosts else {
+            self.any_host.insert(rank, m);
+            return;
+        };
+        for h in hosts {
+            let value: &'m str = &h.value;
+            let bucket = match h.op {
+                StrOp::Exact => self.exact.entry(value).or_default(),
+                StrOp::Suffix if value.starts_with('.') => self.suffix.entry(value).or_default(),
+                StrOp::Prefix if value.ends_with('.') => self.prefix.entry(value).or_default(),
+                _ => &mut self.other_wildcards,
+            };
+            bucket.insert(rank, m);
+        }
+    }
+
+    fn build(self) -> Index {
+        Index {
+            has_suffix: !self.suffix.is_empty(),
+            has_prefix: !self.prefix.is_empty(),
+            exact: build_map(self.exact),
+            suffix: build_map(self.suffix),
+            prefix: build_map(self.prefix),
+            other_wildcards: self.other_wildcards.build(),
+            any_host: self.any_host.build(),
+        }
+    }
+}
+
+fn build_map(map: HashMap<&str, BucketBuilder<'_>, RandomState>) -> HostMap<Bucket> {
+    map.into_iter()
+        .map(|(host, bucket)| (Box::from(host), bucket.build()))
+        .collect()
+}
+
 impl Index {
-    /// Builds the index; `matchers` must already be in rank order.
-    pub(crate) fn build(matchers: &[Matcher]) -> Self {
-        let mut index = Index::default();
-        for (rank, m) in matchers.iter().enumerate() {
-            let rank = rank as u32;
-            match &m.hosts {
-                None => index.any_host.insert(rank, m),
-                Some(hosts) => {
-                    for h in hosts {
-                        let bucket = match h.op {
-                            StrOp::Exact => index.exact.entry(h.value.clone()).or_default(),
-                            StrOp::Suffix if h.value.starts_with('.') => {
-                                index.suffix.entry(h.value.clone()).or_default()
-                            }
-                            StrOp::Prefix if h.value.ends_with('.') => {
-                                index.prefix.entry(h.value.clone()).or_default()
-                            }
-                            _ => &mut index.other_wildcards,
-                        };
-                        bucket.insert(rank, m);
-                    }
-                }
-            }
+    /// Builds the index of `matchers`, whose ranks are `ranks`. Any order works; the
+    /// order they were compiled in reads their strings in allocation order.
+    pub(crate) fn build(matchers: &[Matcher], ranks: &[u32]) -> Self {
+        let mut builder = IndexBuilder::default();
+        // Typically most matchers have no host (bulk prefix routes): saves regrowing.
+        builder.any_host.paths.reserve(matchers.len());
+        for (m, &rank) in matchers.iter().zip(ranks) {
+            builder.insert(rank, m);
         }
-        index.has_suffix = !index.suffix.is_empty();
-        index.has_prefix = !index.prefix.is_empty();
-        for b in index
-            .exact
-            .values_mut()
-            .chain(index.suffix.values_mut())
-            .chain(index.prefix.values_mut())
-        {
-            b.finish();
-        }
-        index.other_wildcards.finish();
-        index.any_host.finish();
-        index
+        builder.build()
     }
 
     /// Returns the lowest rank for which `eval` succeeds among all matchers that could

@@ -34,6 +34,7 @@ mod matcher;
 mod normalize;
 mod priority;
 mod router;
+mod trie;
 mod upstream;
 
 pub use matcher::Captures;

@@ -47,8 +47,8 @@ pub(crate) struct SniCond {
 #[derive(Debug)]
 pub(crate) enum PathCond {
     Any,
-    Prefix(Vec<Box<str>>),
-    Regex(Vec<PathRegex>),
+    Prefix(Box<[Box<str>]>),
+    Regex(Box<[PathRegex]>),
 }
 
 /// A compiled regex path and the literal every match must start with (used to index it).
@@ -69,7 +69,7 @@ pub(crate) enum HeaderValueCond {
 #[derive(Debug)]
 pub(crate) struct HeaderCond {
     pub name: HeaderName,
-    pub values: Vec<HeaderValueCond>,
+    pub values: Box<[HeaderValueCond]>,
 }
 
 /// IP part of a `sources` / `destinations` entry.
@@ -86,22 +86,23 @@ pub(crate) struct NetCond {
     pub port: Option<i64>,
 }
 
-/// A compiled matcher with its ordering key.
+/// A compiled matcher. Its ordering key (priority, id) decides its position in the
+/// router (see `router::ranks`).
 #[derive(Debug)]
 pub(crate) struct Matcher {
     /// Index of the original route in the slice given to `Router::new`.
     pub route_index: usize,
     /// Matcher id (route id, or the UUIDv5 of a split fragment).
     pub id: Uuid,
-    /// Kong's 64-bit priority.
-    pub priority: u64,
-    pub snis: Option<Vec<SniCond>>,
-    pub sources: Option<Vec<NetCond>>,
-    pub destinations: Option<Vec<NetCond>>,
-    pub methods: Option<Vec<Box<str>>>,
-    pub hosts: Option<Vec<HostCond>>,
+    // Boxed slices rather than Vecs: 8 bytes less each, and a large configuration is
+    // mostly matchers.
+    pub snis: Option<Box<[SniCond]>>,
+    pub sources: Option<Box<[NetCond]>>,
+    pub destinations: Option<Box<[NetCond]>>,
+    pub methods: Option<Box<[Box<str>]>>,
+    pub hosts: Option<Box<[HostCond]>>,
     pub paths: PathCond,
-    pub headers: Vec<HeaderCond>,
+    pub headers: Box<[HeaderCond]>,
 }
 
 /// Request attributes as the ATC context would hold them.

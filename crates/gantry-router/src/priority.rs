@@ -87,27 +87,68 @@ pub fn fragment_priority(route: &Route, paths: &[String]) -> u64 {
         | (uri_length & 0x7FFFF)
 }
 
-/// One matcher's share of a route: its id (the route id, or a UUIDv5 when the route was
-/// split) and the paths it carries (empty when the route has no paths).
-#[derive(Debug, Clone)]
-pub struct PathGroup {
-    /// Id used to order matchers of equal priority (larger first).
-    pub id: Uuid,
-    /// Paths of this group, in the route's order.
-    pub paths: Vec<String>,
+/// How a route's paths divide into matchers, borrowing the route's paths when Kong
+/// keeps the route whole (the common case, which then costs no allocation).
+#[derive(Debug)]
+pub(crate) enum PathGroups<'r> {
+    /// Zero paths, or all paths in one group: one matcher with the route's own id.
+    Whole(&'r [String]),
+    /// Two or more groups, in order of first appearance.
+    Split(Vec<Vec<String>>),
+}
+
+impl PathGroups<'_> {
+    /// Number of matchers the route becomes.
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            PathGroups::Whole(_) => 1,
+            PathGroups::Split(groups) => groups.len(),
+        }
+    }
+
+    /// Paths of group `n` (0-based).
+    pub(crate) fn paths(&self, n: usize) -> &[String] {
+        match self {
+            PathGroups::Whole(paths) => paths,
+            PathGroups::Split(groups) => groups.get(n).map_or(&[], Vec::as_slice),
+        }
+    }
+
+    /// Id of group `n` (0-based): the route id when the route is whole, else
+    /// `uuid5(SPLIT_ROUTE_NAMESPACE, "<route id>#<n + 1>")`.
+    pub(crate) fn id(&self, route: &Route, n: usize) -> Uuid {
+        match self {
+            PathGroups::Whole(_) => route.id,
+            PathGroups::Split(_) => Uuid::new_v5(
+                &SPLIT_ROUTE_NAMESPACE,
+                format!("{}#{}", route.id, n + 1).as_bytes(),
+            ),
+        }
+    }
+}
+
+/// Kong keys regex paths by 0 and prefixes by their (non-zero) byte length.
+fn group_key(path: &str) -> usize {
+    if is_regex_path(path) { 0 } else { path.len() }
 }
 
 /// Splits a route's paths the way Kong does: one group for all regex paths and one per
 /// prefix length, in order of first appearance. A route with zero or one path, or whose
 /// paths all fall into one group, keeps its own id; otherwise group `n` (1-based) gets
-/// `uuid5(SPLIT_ROUTE_NAMESPACE, "<route id>#<n>")`.
-pub fn split_paths(route: &Route) -> Vec<PathGroup> {
+/// `uuid5(SPLIT_ROUTE_NAMESPACE, "<route id>#<n>")` (see [`PathGroups::id`]).
+pub(crate) fn split_paths(route: &Route) -> PathGroups<'_> {
     let paths = route.paths.as_deref().unwrap_or_default();
+    let Some(first) = paths.first() else {
+        return PathGroups::Whole(paths);
+    };
+    let first_key = group_key(first);
+    if paths.iter().all(|p| group_key(p) == first_key) {
+        return PathGroups::Whole(paths);
+    }
     let mut keys: Vec<usize> = Vec::new();
     let mut groups: Vec<Vec<String>> = Vec::new();
     for path in paths {
-        // Kong keys regex paths by 0 and prefixes by their (non-zero) byte length.
-        let key = if is_regex_path(path) { 0 } else { path.len() };
+        let key = group_key(path);
         match keys.iter().position(|k| *k == key) {
             Some(i) => {
                 if let Some(group) = groups.get_mut(i) {
@@ -120,21 +161,5 @@ pub fn split_paths(route: &Route) -> Vec<PathGroup> {
             }
         }
     }
-    if groups.len() <= 1 {
-        return vec![PathGroup {
-            id: route.id,
-            paths: groups.pop().unwrap_or_default(),
-        }];
-    }
-    groups
-        .into_iter()
-        .enumerate()
-        .map(|(i, paths)| PathGroup {
-            id: Uuid::new_v5(
-                &SPLIT_ROUTE_NAMESPACE,
-                format!("{}#{}", route.id, i + 1).as_bytes(),
-            ),
-            paths,
-        })
-        .collect()
+    PathGroups::Split(groups)
 }

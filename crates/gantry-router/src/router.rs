@@ -1,5 +1,6 @@
 //! The compiled router: build once per configuration snapshot, then `find` per request.
 
+use std::cmp::Reverse;
 use std::collections::HashSet;
 use std::net::SocketAddr;
 
@@ -106,7 +107,7 @@ pub struct Router {
     uses_host: bool,
     /// Header names some route looks at; a non-UTF-8 value of one of them makes Kong's
     /// router fail (404), see `find`.
-    header_names: HashSet<HeaderName>,
+    header_names: HashSet<HeaderName, foldhash::fast::RandomState>,
 }
 
 impl Router {
@@ -122,36 +123,25 @@ impl Router {
     pub fn from_routes<'r>(
         routes: impl IntoIterator<Item = &'r Route>,
     ) -> Result<Router, RouterError> {
-        let mut matchers = Vec::new();
-        let mut infos = Vec::new();
-        for (i, route) in routes.into_iter().enumerate() {
-            infos.push(RouteInfo {
-                id: route.id,
-                strip_path: route.strip_path,
-            });
-            if is_http_route(route) {
-                matchers.extend(compile_route(i, route)?);
-            }
-        }
-        // ATC iterates its (priority, uuid) map from the largest key down.
-        matchers.sort_by_key(|m| std::cmp::Reverse((m.priority, m.id)));
+        let Compiled {
+            infos,
+            mut matchers,
+            keys,
+            fields,
+        } = Compiled::new(routes)?;
         if u32::try_from(matchers.len()).is_err() {
             return Err(RouterError::TooManyRoutes);
         }
-        let uses_path = matchers.iter().any(|m| !matches!(m.paths, PathCond::Any));
-        let uses_host = matchers.iter().any(|m| m.hosts.is_some());
-        let header_names = matchers
-            .iter()
-            .flat_map(|m| m.headers.iter().map(|h| h.name.clone()))
-            .collect();
-        let index = Index::build(&matchers);
+        let ranks = ranks(keys);
+        let index = Index::build(&matchers, &ranks);
+        move_to_ranks(&mut matchers, ranks);
         Ok(Router {
             matchers,
             routes: infos,
             index,
-            uses_path,
-            uses_host,
-            header_names,
+            uses_path: fields.path,
+            uses_host: fields.host,
+            header_names: fields.header_names,
         })
     }
 
@@ -238,5 +228,193 @@ impl Router {
         headers.iter().any(|(name, value)| {
             std::str::from_utf8(value.as_bytes()).is_err() && self.header_names.contains(name)
         })
+    }
+}
+
+/// The routes compiled in route order: one sequential pass over them (large
+/// configurations do not fit in the CPU caches), in which the first error met is the
+/// first in route order.
+struct Compiled {
+    infos: Vec<RouteInfo>,
+    matchers: Vec<Matcher>,
+    /// Kong's ordering key of each matcher.
+    keys: Vec<RankKey>,
+    fields: RoutedFields,
+}
+
+/// Sorts matchers into Kong's evaluation order: ATC iterates its (priority, uuid) map
+/// from the largest key down (a UUID's big-endian `u128` orders as its bytes do).
+/// Equal keys (a duplicated id) keep compile order, as a stable sort would.
+type RankKey = (Reverse<u64>, Reverse<u128>, usize);
+
+impl Compiled {
+    fn new<'r>(routes: impl IntoIterator<Item = &'r Route>) -> Result<Compiled, RouterError> {
+        let routes = routes.into_iter();
+        let n = routes.size_hint().0;
+        let mut compiled = Compiled {
+            infos: Vec::with_capacity(n),
+            matchers: Vec::with_capacity(n),
+            keys: Vec::with_capacity(n),
+            fields: RoutedFields::default(),
+        };
+        for (i, route) in routes.enumerate() {
+            compiled.infos.push(RouteInfo {
+                id: route.id,
+                strip_path: route.strip_path,
+            });
+            if is_http_route(route) {
+                compile_route(i, route, |priority, matcher| {
+                    compiled.push(priority, matcher)
+                })?;
+            }
+        }
+        Ok(compiled)
+    }
+
+    fn push(&mut self, priority: u64, matcher: Matcher) {
+        self.keys.push((
+            Reverse(priority),
+            Reverse(matcher.id.as_u128()),
+            self.matchers.len(),
+        ));
+        self.fields.add(&matcher);
+        self.matchers.push(matcher);
+    }
+}
+
+/// Which request fields some matcher looks at.
+#[derive(Default)]
+struct RoutedFields {
+    path: bool,
+    host: bool,
+    header_names: HashSet<HeaderName, foldhash::fast::RandomState>,
+}
+
+impl RoutedFields {
+    fn add(&mut self, m: &Matcher) {
+        self.path |= !matches!(m.paths, PathCond::Any);
+        self.host |= m.hosts.is_some();
+        for h in &m.headers {
+            if !self.header_names.contains(&h.name) {
+                self.header_names.insert(h.name.clone());
+            }
+        }
+    }
+}
+
+/// The rank (position in evaluation order) of each matcher, given their keys in
+/// compile order. Only these small keys are sorted, never the large matchers.
+fn ranks(mut keys: Vec<RankKey>) -> Vec<u32> {
+    keys.sort_unstable();
+    let mut ranks = vec![0; keys.len()];
+    for (rank, (_, _, i)) in keys.into_iter().enumerate() {
+        if let Some(r) = ranks.get_mut(i) {
+            // The router checked that ranks fit in u32.
+            *r = rank as u32;
+        }
+    }
+    ranks
+}
+
+/// Moves each matcher to the position of its rank, in place: every swap puts one
+/// matcher where it belongs, so each moves at most once or twice.
+fn move_to_ranks(matchers: &mut [Matcher], mut ranks: Vec<u32>) {
+    for i in 0..matchers.len() {
+        // `ranks` is a permutation: the chain from `i` ends with the matcher that
+        // belongs at `i`. The bound only guards against looping on a broken one.
+        for _ in 0..matchers.len() {
+            let target = ranks.get(i).map_or(i, |&r| r as usize);
+            if target == i || target >= matchers.len() {
+                break;
+            }
+            matchers.swap(i, target);
+            ranks.swap(i, target);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+
+    use gantry_core::PathHandling;
+
+    use super::*;
+
+    fn route(id: u128, hosts: &[&str], paths: &[&str]) -> Route {
+        let list = |v: &[&str]| (!v.is_empty()).then(|| v.iter().map(|s| s.to_string()).collect());
+        Route {
+            id: Uuid::from_u128(id),
+            created_at: 0,
+            updated_at: 0,
+            name: None,
+            protocols: vec![Protocol::Http],
+            methods: None,
+            hosts: list(hosts),
+            paths: list(paths),
+            headers: None,
+            snis: None,
+            sources: None,
+            destinations: None,
+            https_redirect_status_code: 426,
+            regex_priority: 0,
+            strip_path: true,
+            path_handling: PathHandling::V0,
+            preserve_host: false,
+            request_buffering: true,
+            response_buffering: true,
+            tags: None,
+            service: None,
+        }
+    }
+
+    fn find(router: &Router, host: &str, path: &str) -> Option<usize> {
+        let headers = HeaderMap::new();
+        let req = RequestView {
+            scheme: Protocol::Http,
+            method: "GET",
+            host: Some(host.as_bytes()),
+            listener_port: 8000,
+            path: path.as_bytes(),
+            headers: &headers,
+            sni: None,
+            client_addr: None,
+            local_addr: None,
+        };
+        router.find(&req).map(|m| m.route_index)
+    }
+
+    /// Equal (priority, id) keys keep route order, as the stable sort of matchers did.
+    #[test]
+    fn duplicate_ids_rank_in_route_order() {
+        let routes = [route(7, &[], &["/a"]), route(7, &[], &["/a"])];
+        assert_eq!(find(&Router::new(&routes).unwrap(), "x", "/a/b"), Some(0));
+    }
+
+    /// Matchers compile in rank order, but the error reported is still the first one in
+    /// route order.
+    #[test]
+    fn first_invalid_route_in_route_order_is_reported() {
+        let routes = [
+            route(1, &[], &["~/("]),
+            route(2, &["a.com"], &["~/[", "/b"]),
+        ];
+        match Router::new(&routes) {
+            Err(RouterError::InvalidRegex { route_id, .. }) => {
+                assert_eq!(route_id, Uuid::from_u128(1));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    /// Split fragments of one route interleave with other routes by priority.
+    #[test]
+    fn split_fragments_rank_by_their_own_priority() {
+        let routes = [route(1, &[], &["/ab", "/abcd"]), route(2, &[], &["/abc"])];
+        let router = Router::new(&routes).unwrap();
+        assert_eq!(router.matcher_count(), 3);
+        assert_eq!(find(&router, "x", "/abcd"), Some(0));
+        assert_eq!(find(&router, "x", "/abcx"), Some(1));
+        assert_eq!(find(&router, "x", "/abx"), Some(0));
     }
 }
