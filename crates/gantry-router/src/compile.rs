@@ -16,7 +16,7 @@ use crate::matcher::{
     HeaderCond, HeaderValueCond, HostCond, IpCond, Matcher, NetCond, PathCond, PathRegex, SniCond,
     StrOp,
 };
-use crate::priority::{PathGroups, fragment_priority, is_regex_path, split_paths};
+use crate::priority::{fragment_priority, is_regex_path, split_paths};
 
 /// Parses a port the way Lua's `tonumber` would read it (surrounding whitespace, sign,
 /// `0x` hex, decimals and exponents), truncated to an integer as LuaJIT's FFI does.
@@ -263,60 +263,41 @@ pub(crate) fn is_http_route(route: &Route) -> bool {
     route.protocols.iter().any(|p| p.is_http())
 }
 
-/// One matcher to build: path group `group` of the route at `route_index`, with its
-/// ordering key already computed.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Fragment {
-    pub route_index: usize,
-    pub group: usize,
-    pub id: Uuid,
-    pub priority: u64,
-}
-
-/// The fragments of one route (one per path group), in Kong's split order.
-pub(crate) fn route_fragments<'g>(
+/// Compiles one route into its matchers, one per path group in Kong's split order,
+/// handing each to `emit` with its priority. The first error in that order wins.
+pub(crate) fn compile_route(
     route_index: usize,
-    route: &'g Route,
-    groups: &'g PathGroups<'_>,
-) -> impl Iterator<Item = Fragment> + 'g {
-    (0..groups.len()).map(move |group| Fragment {
-        route_index,
-        group,
-        id: groups.id(route, group),
-        priority: fragment_priority(route, groups.paths(group)),
-    })
+    route: &Route,
+    mut emit: impl FnMut(u64, Matcher),
+) -> Result<(), RouterError> {
+    let groups = split_paths(route);
+    for group in 0..groups.len() {
+        let paths = groups.paths(group);
+        let matcher = compile_matcher(route_index, groups.id(route, group), route, paths)?;
+        emit(fragment_priority(route, paths), matcher);
+    }
+    Ok(())
 }
 
-/// Compiles one fragment of `route` (whose path groups are `groups`) into its matcher.
-pub(crate) fn compile_fragment(
-    fragment: &Fragment,
+/// Compiles the matcher for one path group (`paths`) of `route`.
+fn compile_matcher(
+    route_index: usize,
+    id: Uuid,
     route: &Route,
-    groups: &PathGroups<'_>,
+    paths: &[String],
 ) -> Result<Matcher, RouterError> {
     Ok(Matcher {
-        route_index: fragment.route_index,
-        id: fragment.id,
+        route_index,
+        id,
         snis: non_empty(route.snis.as_ref()).map(|s| s.iter().map(|s| sni_cond(s)).collect()),
         sources: net_conds(route, route.sources.as_ref())?,
         destinations: net_conds(route, route.destinations.as_ref())?,
         methods: non_empty(route.methods.as_ref())
             .map(|m| m.iter().map(|m| m.as_str().into()).collect()),
         hosts: non_empty(route.hosts.as_ref()).map(|h| h.iter().map(|h| host_cond(h)).collect()),
-        paths: path_cond(route, groups.paths(fragment.group))?,
+        paths: path_cond(route, paths)?,
         headers: header_conds(route)?,
     })
-}
-
-/// Compiles one route into its matchers (one per path group), in split order; the
-/// first error in that order wins.
-pub(crate) fn compile_route(
-    route_index: usize,
-    route: &Route,
-) -> Result<Vec<Matcher>, RouterError> {
-    let groups = split_paths(route);
-    route_fragments(route_index, route, &groups)
-        .map(|f| compile_fragment(&f, route, &groups))
-        .collect()
 }
 
 #[cfg(test)]

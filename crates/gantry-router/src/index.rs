@@ -165,10 +165,10 @@ struct BucketBuilder<'m> {
 }
 
 impl<'m> BucketBuilder<'m> {
-    /// Adds a matcher; matchers must come in rank order.
+    /// Adds a matcher (in any rank order).
     fn insert(&mut self, rank: u32, matcher: &'m Matcher) {
         match &matcher.paths {
-            PathCond::Any => push_rank(&mut self.pathless, rank),
+            PathCond::Any => self.pathless.push(rank),
             PathCond::Prefix(prefixes) => {
                 self.paths.extend(
                     prefixes
@@ -187,6 +187,9 @@ impl<'m> BucketBuilder<'m> {
     }
 
     fn build(mut self) -> Bucket {
+        // Deduplicated: a matcher with two hosts of one key is inserted twice.
+        self.pathless.sort_unstable();
+        self.pathless.dedup();
         self.pathless.shrink_to_fit();
         Bucket {
             trie: PathTrie::build(self.paths),
@@ -272,14 +275,14 @@ fn build_map(map: HashMap<&str, BucketBuilder<'_>, RandomState>) -> HostMap<Buck
 }
 
 impl Index {
-    /// Builds the index; `matchers` must already be in rank order.
-    pub(crate) fn build(matchers: &[Matcher]) -> Self {
+    /// Builds the index of `matchers`, whose ranks are `ranks`. Any order works; the
+    /// order they were compiled in reads their strings in allocation order.
+    pub(crate) fn build(matchers: &[Matcher], ranks: &[u32]) -> Self {
         let mut builder = IndexBuilder::default();
         // Typically most matchers have no host (bulk prefix routes): saves regrowing.
         builder.any_host.paths.reserve(matchers.len());
-        for (rank, m) in matchers.iter().enumerate() {
-            // The router checked that ranks fit in u32.
-            builder.insert(rank as u32, m);
+        for (m, &rank) in matchers.iter().zip(ranks) {
+            builder.insert(rank, m);
         }
         builder.build()
     }

@@ -87,7 +87,7 @@ pub(crate) struct NetCond {
 }
 
 /// A compiled matcher. Its ordering key (priority, id) decides its position in the
-/// router (see `router::rank_order`).
+/// router (see `router::ranks`).
 #[derive(Debug)]
 pub(crate) struct Matcher {
     /// Index of the original route in the slice given to `Router::new`.

@@ -9,13 +9,10 @@ use http::{HeaderMap, HeaderName};
 use uuid::Uuid;
 
 use crate::RouterError;
-use crate::compile::{
-    Fragment, compile_fragment, compile_route, is_http_route, route_fragments, split_host_port,
-};
+use crate::compile::{compile_route, is_http_route, split_host_port};
 use crate::index::Index;
 use crate::matcher::{Captures, Facts, Matched, Matcher, PathCond};
 use crate::normalize::{escape_path, normalize_path, strip_query};
-use crate::priority::split_paths;
 use crate::upstream::upstream_path_v0;
 
 /// The request attributes the router looks at. Built by the proxy per request; borrows
@@ -126,20 +123,21 @@ impl Router {
     pub fn from_routes<'r>(
         routes: impl IntoIterator<Item = &'r Route>,
     ) -> Result<Router, RouterError> {
-        let mut plan = Plan::new(routes);
-        plan.sort();
-        let (matchers, fields) = match plan.compile() {
-            Ok(compiled) => compiled,
-            // Report the error a route-by-route compilation meets first, as before.
-            Err(e) => return Err(plan.first_error_in_route_order().unwrap_or(e)),
-        };
+        let Compiled {
+            infos,
+            mut matchers,
+            keys,
+            fields,
+        } = Compiled::new(routes)?;
         if u32::try_from(matchers.len()).is_err() {
             return Err(RouterError::TooManyRoutes);
         }
-        let index = Index::build(&matchers);
+        let ranks = ranks(keys);
+        let index = Index::build(&matchers, &ranks);
+        move_to_ranks(&mut matchers, ranks);
         Ok(Router {
             matchers,
-            routes: plan.infos,
+            routes: infos,
             index,
             uses_path: fields.path,
             uses_host: fields.host,
@@ -233,13 +231,55 @@ impl Router {
     }
 }
 
-/// The routes to compile and the matchers they become, gathered in one pass over the
-/// routes (which, for large configurations, do not fit in the CPU caches).
-struct Plan<'r> {
-    routes: Vec<&'r Route>,
+/// The routes compiled in route order: one sequential pass over them (large
+/// configurations do not fit in the CPU caches), in which the first error met is the
+/// first in route order.
+struct Compiled {
     infos: Vec<RouteInfo>,
-    /// One per matcher-to-be; in Kong's evaluation order after `sort`.
-    fragments: Vec<Fragment>,
+    matchers: Vec<Matcher>,
+    /// Kong's ordering key of each matcher.
+    keys: Vec<RankKey>,
+    fields: RoutedFields,
+}
+
+/// Sorts matchers into Kong's evaluation order: ATC iterates its (priority, uuid) map
+/// from the largest key down (a UUID's big-endian `u128` orders as its bytes do).
+/// Equal keys (a duplicated id) keep compile order, as a stable sort would.
+type RankKey = (Reverse<u64>, Reverse<u128>, usize);
+
+impl Compiled {
+    fn new<'r>(routes: impl IntoIterator<Item = &'r Route>) -> Result<Compiled, RouterError> {
+        let routes = routes.into_iter();
+        let n = routes.size_hint().0;
+        let mut compiled = Compiled {
+            infos: Vec::with_capacity(n),
+            matchers: Vec::with_capacity(n),
+            keys: Vec::with_capacity(n),
+            fields: RoutedFields::default(),
+        };
+        for (i, route) in routes.enumerate() {
+            compiled.infos.push(RouteInfo {
+                id: route.id,
+                strip_path: route.strip_path,
+            });
+            if is_http_route(route) {
+                compile_route(i, route, |priority, matcher| {
+                    compiled.push(priority, matcher)
+                })?;
+            }
+        }
+        Ok(compiled)
+    }
+
+    fn push(&mut self, priority: u64, matcher: Matcher) {
+        self.keys.push((
+            Reverse(priority),
+            Reverse(matcher.id.as_u128()),
+            self.matchers.len(),
+        ));
+        self.fields.add(&matcher);
+        self.matchers.push(matcher);
+    }
 }
 
 /// Which request fields some matcher looks at.
@@ -262,67 +302,34 @@ impl RoutedFields {
     }
 }
 
-impl<'r> Plan<'r> {
-    fn new(routes: impl IntoIterator<Item = &'r Route>) -> Plan<'r> {
-        let routes = routes.into_iter();
-        let mut plan = Plan {
-            routes: Vec::with_capacity(routes.size_hint().0),
-            infos: Vec::with_capacity(routes.size_hint().0),
-            fragments: Vec::with_capacity(routes.size_hint().0),
-        };
-        for (i, route) in routes.enumerate() {
-            plan.routes.push(route);
-            plan.infos.push(RouteInfo {
-                id: route.id,
-                strip_path: route.strip_path,
-            });
-            if is_http_route(route) {
-                plan.fragments
-                    .extend(route_fragments(i, route, &split_paths(route)));
+/// The rank (position in evaluation order) of each matcher, given their keys in
+/// compile order. Only these small keys are sorted, never the large matchers.
+fn ranks(mut keys: Vec<RankKey>) -> Vec<u32> {
+    keys.sort_unstable();
+    let mut ranks = vec![0; keys.len()];
+    for (rank, (_, _, i)) in keys.into_iter().enumerate() {
+        if let Some(r) = ranks.get_mut(i) {
+            // The router checked that ranks fit in u32.
+            *r = rank as u32;
+        }
+    }
+    ranks
+}
+
+/// Moves each matcher to the position of its rank, in place: every swap puts one
+/// matcher where it belongs, so each moves at most once or twice.
+fn move_to_ranks(matchers: &mut [Matcher], mut ranks: Vec<u32>) {
+    for i in 0..matchers.len() {
+        // `ranks` is a permutation: the chain from `i` ends with the matcher that
+        // belongs at `i`. The bound only guards against looping on a broken one.
+        for _ in 0..matchers.len() {
+            let target = ranks.get(i).map_or(i, |&r| r as usize);
+            if target == i || target >= matchers.len() {
+                break;
             }
+            matchers.swap(i, target);
+            ranks.swap(i, target);
         }
-        plan
-    }
-
-    /// Puts the fragments in Kong's evaluation order: ATC iterates its (priority, uuid)
-    /// map from the largest key down. Only these small keys are sorted, so each (large)
-    /// matcher is then built once, in place, instead of being moved around by a sort.
-    /// Ties (a duplicated id) keep route order, as the stable sort used before did.
-    fn sort(&mut self) {
-        self.fragments.sort_unstable_by_key(|f| {
-            (
-                Reverse(f.priority),
-                Reverse(f.id.as_u128()),
-                f.route_index,
-                f.group,
-            )
-        });
-    }
-
-    /// Compiles the fragments in order.
-    fn compile(&self) -> Result<(Vec<Matcher>, RoutedFields), RouterError> {
-        let mut matchers = Vec::with_capacity(self.fragments.len());
-        let mut fields = RoutedFields::default();
-        for fragment in &self.fragments {
-            let Some(route) = self.routes.get(fragment.route_index) else {
-                continue;
-            };
-            // Splitting again is cheaper than keeping every route's groups: it only
-            // allocates for the rare route that Kong splits.
-            let matcher = compile_fragment(fragment, route, &split_paths(route))?;
-            fields.add(&matcher);
-            matchers.push(matcher);
-        }
-        Ok((matchers, fields))
-    }
-
-    /// The first compile error in route order (the order errors were always reported in).
-    fn first_error_in_route_order(&self) -> Option<RouterError> {
-        self.routes
-            .iter()
-            .enumerate()
-            .filter(|(_, route)| is_http_route(route))
-            .find_map(|(i, route)| compile_route(i, route).err())
     }
 }
 
