@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod admin;
+mod build_thread;
 mod cli;
 mod control;
 mod db;

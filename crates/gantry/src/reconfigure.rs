@@ -19,6 +19,8 @@ use gantry_core::{
 use gantry_proxy::snapshot::{BuildContext, CERT_KINDS, CONSUMER_KINDS};
 use gantry_proxy::{ConfigEntities, Snapshot};
 use gantry_store::{Change, Store};
+
+use crate::build_thread::BuildThread;
 use serde_json::Value;
 use tokio::sync::broadcast::Receiver;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
@@ -177,6 +179,8 @@ pub fn entities(cfg: &gantry_core::declarative::DeclarativeConfig) -> ConfigEnti
 pub struct Builder {
     pub dns: Dns,
     pub prober: Arc<dyn Prober>,
+    /// Where snapshots are built and freed.
+    pub thread: BuildThread,
 }
 
 impl Builder {
@@ -186,10 +190,15 @@ impl Builder {
         let dns = Dns::new(opts).map_err(|e| anyhow::anyhow!("DNS client: {e}"))?;
         let tls = gantry_proxy::tls::UpstreamTls::new().map_err(anyhow::Error::msg)?;
         let prober: Arc<dyn Prober> = Arc::new(NetProber::with_tls(tls.verify, tls.no_verify));
-        Ok(Builder { dns, prober })
+        let thread = BuildThread::start().map_err(|e| anyhow::anyhow!("builder thread: {e}"))?;
+        Ok(Builder {
+            dns,
+            prober,
+            thread,
+        })
     }
 
-    /// Compiles a snapshot on a blocking thread, carrying balancer state over from
+    /// Compiles a snapshot on the builder thread, carrying balancer state over from
     /// `previous`, and starts its health checks.
     /// `changed`: the entity kinds changed since `previous` (`None` = unknown), so
     /// the parts built from the others are reused.
@@ -200,20 +209,19 @@ impl Builder {
         changed: Option<HashSet<String>>,
     ) -> anyhow::Result<Arc<Snapshot>> {
         let dns = self.dns.clone();
-        let snapshot = tokio::task::spawn_blocking(move || {
-            let ctx = BuildContext {
-                dns: &dns,
-                previous: previous.as_deref(),
-                strict: false,
-                changed: changed.as_ref(),
-            };
-            let built = Snapshot::build_with(&entities, ctx).map_err(anyhow::Error::from);
-            drop(entities);
-            release_freed_memory("build");
-            built
-        })
-        .await
-        .map_err(|e| anyhow::anyhow!("snapshot builder failed: {e}"))??;
+        let snapshot = self
+            .thread
+            .run(move || {
+                let ctx = BuildContext {
+                    dns: &dns,
+                    previous: previous.as_deref(),
+                    strict: false,
+                    changed: changed.as_ref(),
+                };
+                Snapshot::build_with(&entities, ctx).map_err(anyhow::Error::from)
+            })
+            .await
+            .map_err(|e| anyhow::anyhow!("snapshot builder failed: {e}"))??;
         snapshot.start_background(Arc::clone(&self.prober));
         Ok(Arc::new(snapshot))
     }
@@ -262,18 +270,15 @@ fn release_freed_memory(after: &'static str) {
 
 /// Drops a replaced snapshot off the proxy's threads: requests still running on it
 /// hold references, and whichever releases the last one would pay for freeing every
-/// route, matcher and balancer of it. Waits for them, then frees it on a blocking
+/// route, matcher and balancer of it. Waits for them, then frees it on the builder
 /// thread.
-fn retire(old: Arc<Snapshot>) {
+fn retire(old: Arc<Snapshot>, thread: BuildThread) {
     tokio::spawn(async move {
         let mut old = old;
         loop {
             match Arc::try_unwrap(old) {
                 Ok(snapshot) => {
-                    drop(tokio::task::spawn_blocking(move || {
-                        drop(snapshot);
-                        release_freed_memory("retire");
-                    }));
+                    thread.spawn(move || drop(snapshot));
                     return;
                 }
                 Err(still_shared) => old = still_shared,
@@ -377,7 +382,7 @@ pub async fn follow(
         let entities = mirror.entities_except(&mirror.unread_kinds(changed.as_ref(), &previous));
         match builder.compile(entities, Some(previous), changed).await {
             Ok(snapshot) => {
-                retire(shared.swap(snapshot));
+                retire(shared.swap(snapshot), builder.thread.clone());
                 if full {
                     release_freed_memory("reload");
                 }
@@ -462,7 +467,7 @@ mod tests {
         let snapshot = Arc::new(Snapshot::build(&ConfigEntities::default()).unwrap());
         let watch = Arc::downgrade(&snapshot);
         let in_flight = Arc::clone(&snapshot);
-        retire(snapshot);
+        retire(snapshot, BuildThread::start().unwrap());
         tokio::time::sleep(std::time::Duration::from_millis(60)).await;
         assert!(watch.upgrade().is_some(), "freed while a request held it");
         drop(in_flight);
