@@ -246,7 +246,8 @@ async fn forward(
         let route_facts = plugin_phase::RouteFacts {
             route_id: routed.rt.route.id,
             service_id: routed.rt.route.service.map(|s| s.id),
-            upstream_path: routed.upstream_uri.path().to_string(),
+            upstream_path: routed.upstream_uri.path(),
+            query: uri.query(),
             captures: routed.matched.captures.as_ref(),
         };
         let headers_in = std::mem::take(&mut headers);

@@ -55,7 +55,9 @@ pub struct RouteFacts<'a> {
     pub route_id: Uuid,
     pub service_id: Option<Uuid>,
     /// The upstream path the proxy computed (used when a plugin changes the query).
-    pub upstream_path: String,
+    pub upstream_path: &'a str,
+    /// The request's query string as received (to tell whether a plugin changed it).
+    pub query: Option<&'a str>,
     pub captures: Option<&'a gantry_router::Captures>,
 }
 
@@ -136,7 +138,6 @@ impl PluginState {
         if let Some(c) = route.captures {
             pctx.uri_captures = captures_table(c);
         }
-        let original_query = pctx.query.clone();
         self.run
             .select(set.chain_for(Some(route.route_id), route.service_id));
         if self.run.needs_request_body(pctx) {
@@ -161,15 +162,19 @@ impl PluginState {
             return Err(self.plugin_response(ctx, r));
         }
         let pctx = &mut self.ctx;
-        let rewritten_target = if pctx.upstream_path.is_some() || pctx.query != original_query {
-            let path = pctx.upstream_path.clone().unwrap_or(route.upstream_path);
-            Some(match &pctx.query {
-                Some(q) if !q.is_empty() => format!("{path}?{q}"),
-                _ => path,
-            })
-        } else {
-            None
-        };
+        let rewritten_target =
+            if pctx.upstream_path.is_some() || pctx.query.as_deref() != route.query {
+                let path = pctx
+                    .upstream_path
+                    .clone()
+                    .unwrap_or_else(|| route.upstream_path.to_string());
+                Some(match &pctx.query {
+                    Some(q) if !q.is_empty() => format!("{path}?{q}"),
+                    _ => path,
+                })
+            } else {
+                None
+            };
         Ok(Admitted {
             method: pctx.method.clone(),
             headers: std::mem::take(&mut pctx.headers),
