@@ -55,7 +55,11 @@ fn run(jobs: &mpsc::Receiver<Job>) {
     loop {
         match jobs.recv_timeout(QUIET) {
             Ok(job) => {
-                job();
+                // A job that panics must not take the thread (and every later
+                // configuration change) with it; its caller sees the dropped reply.
+                if std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)).is_err() {
+                    tracing::error!("a snapshot build panicked; keeping the running configuration");
+                }
                 dirty = true;
             }
             Err(mpsc::RecvTimeoutError::Timeout) if dirty => {
@@ -74,7 +78,7 @@ fn run(jobs: &mpsc::Receiver<Job>) {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
 
@@ -93,5 +97,13 @@ mod tests {
         }
         assert_eq!(t.run(|| 7).await.unwrap(), 7);
         assert_eq!(rx.try_iter().collect::<Vec<_>>(), vec![0, 1, 2]);
+    }
+
+    #[tokio::test]
+    async fn a_panicking_job_does_not_stop_the_thread() {
+        let t = BuildThread::start().unwrap();
+        let failed: anyhow::Result<()> = t.run(|| panic!("bad build")).await;
+        assert!(failed.is_err());
+        assert_eq!(t.run(|| 1 + 1).await.unwrap(), 2);
     }
 }
