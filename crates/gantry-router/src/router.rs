@@ -337,34 +337,16 @@ fn move_to_ranks(matchers: &mut [Matcher], mut ranks: Vec<u32>) {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::panic)]
 
-    use gantry_core::PathHandling;
-
     use super::*;
 
     fn route(id: u128, hosts: &[&str], paths: &[&str]) -> Route {
         let list = |v: &[&str]| (!v.is_empty()).then(|| v.iter().map(|s| s.to_string()).collect());
         Route {
             id: Uuid::from_u128(id),
-            created_at: 0,
-            updated_at: 0,
-            name: None,
             protocols: vec![Protocol::Http],
-            methods: None,
             hosts: list(hosts),
             paths: list(paths),
-            headers: None,
-            snis: None,
-            sources: None,
-            destinations: None,
-            https_redirect_status_code: 426,
-            regex_priority: 0,
-            strip_path: true,
-            path_handling: PathHandling::V0,
-            preserve_host: false,
-            request_buffering: true,
-            response_buffering: true,
-            tags: None,
-            service: None,
+            ..Route::default()
         }
     }
 

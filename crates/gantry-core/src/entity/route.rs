@@ -48,3 +48,34 @@ pub struct Route {
     pub tags: Option<Vec<String>>,
     pub service: Option<ForeignKey>,
 }
+
+/// Kong's schema defaults (`protocols` http+https, `https_redirect_status_code` 426,
+/// `strip_path`, buffering on, `path_handling` v0) with a nil id and no matching
+/// fields: a base for building routes in code (`Route { paths, ..Route::default() }`).
+impl Default for Route {
+    fn default() -> Self {
+        Route {
+            id: Uuid::nil(),
+            created_at: 0,
+            updated_at: 0,
+            name: None,
+            protocols: vec![Protocol::Http, Protocol::Https],
+            methods: None,
+            hosts: None,
+            paths: None,
+            headers: None,
+            snis: None,
+            sources: None,
+            destinations: None,
+            https_redirect_status_code: 426,
+            regex_priority: 0,
+            strip_path: true,
+            path_handling: PathHandling::V0,
+            preserve_host: false,
+            request_buffering: true,
+            response_buffering: true,
+            tags: None,
+            service: None,
+        }
+    }
+}

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
-use gantry_core::{ForeignKey, PathHandling, Protocol, Route, Service, Target, Upstream};
+use gantry_core::{ForeignKey, Protocol, Route, Service, Target, Upstream};
 use gantry_proxy::{ConfigEntities, ListenSpec, ProxyOptions, ProxyServer, Snapshot};
 use http::{HeaderMap, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
@@ -186,26 +186,9 @@ pub fn service(name: &str, host: &str, port: u16, path: Option<&str>) -> Service
 pub fn route(service: &Service, paths: &[&str]) -> Route {
     Route {
         id: Uuid::new_v4(),
-        created_at: 0,
-        updated_at: 0,
-        name: None,
-        protocols: vec![Protocol::Http, Protocol::Https],
-        methods: None,
-        hosts: None,
         paths: Some(paths.iter().map(|p| p.to_string()).collect()),
-        headers: None,
-        snis: None,
-        sources: None,
-        destinations: None,
-        https_redirect_status_code: 426,
-        regex_priority: 0,
-        strip_path: true,
-        path_handling: PathHandling::V0,
-        preserve_host: false,
-        request_buffering: true,
-        response_buffering: true,
-        tags: None,
         service: Some(ForeignKey::new(service.id)),
+        ..Route::default()
     }
 }
 

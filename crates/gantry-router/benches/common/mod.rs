@@ -3,32 +3,13 @@
 
 use std::collections::BTreeMap;
 
-use gantry_core::{PathHandling, Protocol, Route};
+use gantry_core::Route;
 use uuid::Uuid;
 
 pub fn base(i: usize) -> Route {
     Route {
         id: Uuid::from_u128(0x9e37_79b9_7f4a_7c15_u128.wrapping_mul(i as u128 + 1)),
-        created_at: 0,
-        updated_at: 0,
-        name: None,
-        protocols: vec![Protocol::Http, Protocol::Https],
-        methods: None,
-        hosts: None,
-        paths: None,
-        headers: None,
-        snis: None,
-        sources: None,
-        destinations: None,
-        https_redirect_status_code: 426,
-        regex_priority: 0,
-        strip_path: true,
-        path_handling: PathHandling::V0,
-        preserve_host: false,
-        request_buffering: true,
-        response_buffering: true,
-        tags: None,
-        service: None,
+        ..Route::default()
     }
 }
 

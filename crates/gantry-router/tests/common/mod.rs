@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use gantry_core::{PathHandling, Protocol, Route};
+use gantry_core::{Protocol, Route};
 use gantry_router::RequestView;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use uuid::Uuid;
@@ -12,26 +12,7 @@ use uuid::Uuid;
 pub fn route(id: u128) -> Route {
     Route {
         id: Uuid::from_u128(id),
-        created_at: 0,
-        updated_at: 0,
-        name: None,
-        protocols: vec![Protocol::Http, Protocol::Https],
-        methods: None,
-        hosts: None,
-        paths: None,
-        headers: None,
-        snis: None,
-        sources: None,
-        destinations: None,
-        https_redirect_status_code: 426,
-        regex_priority: 0,
-        strip_path: true,
-        path_handling: PathHandling::V0,
-        preserve_host: false,
-        request_buffering: true,
-        response_buffering: true,
-        tags: None,
-        service: None,
+        ..Route::default()
     }
 }
 
