@@ -275,6 +275,9 @@ fn release_freed_memory(after: &'static str) {
 fn retire(old: Arc<Snapshot>, thread: BuildThread) {
     tokio::spawn(async move {
         let mut old = old;
+        // Most requests end within milliseconds; a long stream may hold the snapshot
+        // for hours, so the wait backs off to once a second.
+        let mut wait = std::time::Duration::from_millis(20);
         loop {
             match Arc::try_unwrap(old) {
                 Ok(snapshot) => {
@@ -283,7 +286,8 @@ fn retire(old: Arc<Snapshot>, thread: BuildThread) {
                 }
                 Err(still_shared) => old = still_shared,
             }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(std::time::Duration::from_secs(1));
         }
     });
 }
