@@ -11,13 +11,15 @@ use gantry_balancer::{Outcome, Pick, Tries};
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode, Version};
 
-use crate::body::{Checkin, ProxyBody, UpstreamBody};
+use crate::body::{ProxyBody, UpstreamBody};
 use crate::error_page::{self, ErrorSource};
+use crate::h1;
+use crate::h1::client::{Checkin, ResponseBody};
 use crate::handler::Worker;
 use crate::pool::{PeerAddr, PoolKey, TlsPeer};
 use crate::respond::Ctx;
 use crate::snapshot::{Destination, ServiceRuntime};
-use crate::upstream::{self, UpstreamError};
+use crate::upstream::{self, Timeouts, UpstreamError};
 
 /// One chosen peer: where to connect, the `Host` to send, and the balancer's handle.
 struct Attempt<'a> {
@@ -73,95 +75,67 @@ fn next_peer<'a>(
     }
 }
 
-/// How a failure counts for the balancer's passive health checks.
-fn outcome_of(e: &UpstreamError) -> Outcome {
-    match e {
-        UpstreamError::ConnectTimeout | UpstreamError::ResponseTimeout => Outcome::Timeout,
+/// How a failure counts for the balancer's passive health checks (the client's own
+/// body failing is not the upstream's fault).
+fn report_failure(pick: Option<&Pick>, e: &UpstreamError) {
+    let outcome = match e {
+        UpstreamError::BodyTooLarge | UpstreamError::ClientBody(_) => return,
+        UpstreamError::ConnectTimeout
+        | UpstreamError::ResponseTimeout
+        | UpstreamError::WriteTimeout => Outcome::Timeout,
         _ => Outcome::TcpFailure,
+    };
+    if let Some(p) = pick {
+        p.report(outcome);
     }
 }
 
-/// What is needed to send a bodyless request again after it was written to a peer
-/// that then failed (nginx's `proxy_next_upstream error timeout` for idempotent
-/// methods): the request head.
-struct Replay {
-    method: Method,
-    uri: http::Uri,
-    headers: http::HeaderMap,
-}
-
-impl Replay {
-    /// Only bodyless requests with idempotent methods to a balanced upstream (where
-    /// another target can take them) are replayed, and only when a retry is allowed at
-    /// all: keeping the head costs a header-map copy per request, which plain
-    /// single-host services do not pay.
-    fn of(req: &Request<UpstreamBody>, attempts: u32, balanced: bool) -> Option<Replay> {
-        let idempotent = matches!(
-            *req.method(),
-            Method::GET
-                | Method::HEAD
-                | Method::OPTIONS
-                | Method::PUT
-                | Method::DELETE
-                | Method::TRACE
-        );
-        (balanced && attempts > 1 && idempotent && http_body::Body::is_end_stream(req.body())).then(
-            || Replay {
-                method: req.method().clone(),
-                uri: req.uri().clone(),
-                headers: req.headers().clone(),
-            },
-        )
-    }
-
-    fn request(&self) -> Request<UpstreamBody> {
-        let mut req = Request::new(UpstreamBody::Empty);
-        *req.method_mut() = self.method.clone();
-        *req.uri_mut() = self.uri.clone();
-        *req.headers_mut() = self.headers.clone();
-        req
-    }
+fn idempotent(m: &Method) -> bool {
+    matches!(
+        *m,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE | Method::TRACE
+    )
 }
 
 /// Sends `req` to the service, retrying on the next peer when a connection fails
-/// before the request left, or — for bodyless idempotent requests — at any point before
-/// the response head arrived.
+/// before the request left, or — for bodyless idempotent requests to a balanced
+/// upstream (nginx's `proxy_next_upstream error timeout` replays) — at any point
+/// before the response head arrived. The request is serialized anew per try (the
+/// `Host` may differ per target), never consumed, so a replay copies nothing.
 pub async fn send(
     worker: &Worker,
     ctx: &Ctx<'_>,
     service: &ServiceRuntime,
-    req: Request<UpstreamBody>,
+    req: Request<UpstreamBody<'_>>,
     preserved_host: Option<HeaderValue>,
     client_version: Version,
     mut tries: Option<Tries>,
 ) -> Response<ProxyBody> {
     let attempts = u32::from(service.service.retries) + 1;
-    let has_body = !http_body::Body::is_end_stream(req.body());
-    let response_timeout = if has_body {
-        service.read_timeout + service.write_timeout
-    } else {
-        service.read_timeout
-    };
+    let (mut parts, mut body) = req.into_parts();
     let balanced = matches!(service.destination, Destination::Balanced(_));
-    let replay = Replay::of(&req, attempts, balanced);
-    let mut pending = Some(req);
+    let replayable = balanced && attempts > 1 && idempotent(&parts.method) && body.is_empty();
+    let framing = body.framing_for(&parts.method);
+    let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let timeouts = Timeouts {
+        connect: service.connect_timeout,
+        write: service.write_timeout,
+        read: service.read_timeout,
+    };
+    let mut head = Vec::with_capacity(512);
     let mut last_err: Option<UpstreamError> = None;
     for _ in 0..attempts {
-        let Some(mut req) = pending
-            .take()
-            .or_else(|| replay.as_ref().map(Replay::request))
-        else {
-            break;
-        };
         let attempt = match next_peer(ctx, service, tries.as_mut(), preserved_host.as_ref()) {
             Ok(a) => a,
             Err(resp) => return resp,
         };
-        req.headers_mut().insert(header::HOST, attempt.host);
+        parts.headers.insert(header::HOST, attempt.host);
+        head.clear();
+        h1::head::write_request_head(&mut head, &parts.method, target, &parts.headers, framing);
         let sent_at = Instant::now();
         let proxy_latency = sent_at.duration_since(ctx.start).as_millis();
-        // Connect (or reuse) first: the request is only consumed once a connection is up,
-        // so connection failures can move on to the next peer with the body intact.
+        // Connect (or reuse) first: connection failures move on to the next peer with
+        // the body intact.
         let conn = match upstream::acquire(
             &worker.pool,
             &attempt.key,
@@ -172,48 +146,50 @@ pub async fn send(
         {
             Ok(c) => c,
             Err(e) => {
-                if let Some(p) = &attempt.pick {
-                    p.report(outcome_of(&e));
-                }
+                report_failure(attempt.pick.as_ref(), &e);
                 if !e.is_retryable() {
                     return upstream_failure(ctx, &e);
                 }
                 tracing::debug!(peer = %attempt.key.addr, error = %e, "upstream attempt failed");
-                pending = Some(req);
                 last_err = Some(e);
                 continue;
             }
         };
-        match upstream::send(
+        let sent = upstream::send(
             &worker.pool,
             &attempt.key,
             conn,
-            req,
-            service.connect_timeout,
-            response_timeout,
+            &parts.method,
+            &head,
+            &mut body,
+            timeouts,
             &worker.upstream_tls,
         )
-        .await
-        {
-            Ok(sent) => {
+        .await;
+        match sent {
+            Ok((response, conn)) => {
                 let upstream_latency = sent_at.elapsed();
                 ctx.set_upstream_latency(upstream_latency);
                 if let Some(p) = &attempt.pick {
                     p.report(Outcome::Response {
-                        status: sent.response.status().as_u16(),
+                        status: response.status.as_u16(),
                         latency: upstream_latency,
                     });
                 }
                 let checkin = Checkin {
                     pool: worker.pool.clone(),
                     key: attempt.key.into_owned(),
-                    conn: sent.conn,
                 };
-                let mut resp = ctx.relay(
-                    sent.response,
-                    checkin,
+                let body = ResponseBody::new(
+                    conn,
+                    &response,
+                    Some(checkin),
                     attempt.pick,
                     service.read_timeout,
+                );
+                let mut resp = ctx.relay(
+                    response,
+                    body,
                     proxy_latency,
                     upstream_latency.as_millis(),
                     client_version,
@@ -226,22 +202,16 @@ pub async fn send(
                 return resp;
             }
             Err((e, unsent)) => {
-                if let Some(p) = &attempt.pick {
-                    p.report(outcome_of(&e));
-                }
+                report_failure(attempt.pick.as_ref(), &e);
                 tracing::debug!(peer = %attempt.key.addr, error = %e, "upstream request failed");
-                let retry = match &e {
-                    // Never sent: safe for every method.
-                    _ if unsent.is_some() => e.is_retryable(),
-                    // Sent, then the connection failed or timed out: nginx retries
-                    // idempotent requests (replayable here when bodyless).
-                    UpstreamError::Send(_) | UpstreamError::ResponseTimeout => replay.is_some(),
-                    _ => false,
+                let retry = if unsent {
+                    e.is_retryable()
+                } else {
+                    replayable && e.replay_allowed()
                 };
                 if !retry {
                     return upstream_failure(ctx, &e);
                 }
-                pending = unsent;
                 last_err = Some(e);
             }
         }

@@ -1,18 +1,26 @@
 //! Body types on both sides of the proxy. Bodies stream frame by frame: nothing is
-//! buffered whole. The upstream response body hands its connection back to the pool
-//! once it has been read to the end, and enforces the service `read_timeout` between
-//! two reads.
+//! buffered whole unless a plugin asks for it.
+//!
+//! - [`RequestBody`]: the client's request body, read from an HTTP/1.x connection by
+//!   Gantry's own codec (borrowing that connection while the request is in flight) or
+//!   from hyper's HTTP/2 server.
+//! - [`UpstreamBody`]: what goes to the upstream — nothing, a buffered body, or the
+//!   client's stream with the `client_max_body_size` cap.
+//! - [`ProxyBody`]: the response to the client — Gantry's own, the upstream's, or
+//!   either run through plugins' `body_filter`.
 
 use std::pin::Pin;
-use std::task::{Context, Poll, ready};
-use std::time::Duration;
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
+use http::Method;
 use http_body::{Body, Frame, SizeHint};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use tokio::time::{Instant, Sleep};
 
-use crate::pool::{Pool, PoolKey, PooledConn};
+use crate::h1::client::ResponseBody;
+use crate::h1::head::Framing;
+use crate::h1::server::ClientBody;
 
 /// Errors while streaming a body.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -22,183 +30,139 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 #[error("request body larger than client_max_body_size")]
 pub struct BodyTooLarge;
 
-/// The upstream did not send anything within `read_timeout`.
-#[derive(Debug, thiserror::Error)]
-#[error("upstream read timed out")]
-pub struct ReadTimeout;
+/// The client's request body, as it arrives.
+pub enum RequestBody<'c> {
+    Empty,
+    /// From an HTTP/1.x connection (Gantry's codec).
+    H1(ClientBody<'c>),
+    /// From hyper's HTTP/2 server.
+    H2(Incoming),
+}
 
-pin_project_lite::pin_project! {
-    /// The body sent to the upstream: the client's streamed body (with an optional size
-    /// cap), or nothing.
-    #[project = UpstreamBodyProj]
-    pub enum UpstreamBody {
-        Empty,
-        /// A body read whole first (a plugin needed it).
-        Full { data: Option<Bytes> },
-        Stream { #[pin] inner: Incoming, limit: Option<u64>, seen: u64 },
+impl Body for RequestBody<'_> {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match self.get_mut() {
+            RequestBody::Empty => Poll::Ready(None),
+            RequestBody::H1(b) => Pin::new(b).poll_frame(cx),
+            RequestBody::H2(b) => Pin::new(b)
+                .poll_frame(cx)
+                .map(|f| f.map(|r| r.map_err(|e| Box::new(e) as BoxError))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            RequestBody::Empty => true,
+            RequestBody::H1(b) => b.is_end_stream(),
+            RequestBody::H2(b) => b.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            RequestBody::Empty => SizeHint::with_exact(0),
+            RequestBody::H1(b) => b.size_hint(),
+            RequestBody::H2(b) => b.size_hint(),
+        }
     }
 }
 
-impl UpstreamBody {
-    pub fn stream(inner: Incoming, limit: Option<u64>) -> Self {
+/// The body sent to the upstream.
+pub enum UpstreamBody<'c> {
+    Empty,
+    /// A body read whole first (a plugin needed it).
+    Full(Bytes),
+    /// The client's body, streamed, with an optional size cap.
+    Stream {
+        inner: RequestBody<'c>,
+        limit: Option<u64>,
+        seen: u64,
+        /// Some of it has been read (so it cannot be sent again).
+        started: bool,
+    },
+}
+
+impl<'c> UpstreamBody<'c> {
+    pub fn stream(inner: RequestBody<'c>, limit: Option<u64>) -> Self {
         UpstreamBody::Stream {
             inner,
             limit,
             seen: 0,
-        }
-    }
-}
-
-impl Body for UpstreamBody {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        match self.project() {
-            UpstreamBodyProj::Empty => Poll::Ready(None),
-            UpstreamBodyProj::Full { data } => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
-            UpstreamBodyProj::Stream { inner, limit, seen } => {
-                let frame = ready!(inner.poll_frame(cx));
-                match frame {
-                    Some(Ok(f)) => {
-                        if let Some(d) = f.data_ref() {
-                            *seen += d.len() as u64;
-                            if limit.is_some_and(|l| *seen > l) {
-                                return Poll::Ready(Some(Err(Box::new(BodyTooLarge))));
-                            }
-                        }
-                        Poll::Ready(Some(Ok(f)))
-                    }
-                    Some(Err(e)) => Poll::Ready(Some(Err(Box::new(e)))),
-                    None => Poll::Ready(None),
-                }
-            }
+            started: false,
         }
     }
 
-    fn is_end_stream(&self) -> bool {
+    /// Whether nothing has been consumed: the whole request can go out again.
+    pub fn is_pristine(&self) -> bool {
+        match self {
+            UpstreamBody::Empty | UpstreamBody::Full(_) => true,
+            UpstreamBody::Stream { started, .. } => !started,
+        }
+    }
+
+    /// Whether there is no body at all.
+    pub fn is_empty(&self) -> bool {
         match self {
             UpstreamBody::Empty => true,
-            UpstreamBody::Full { data } => data.is_none(),
+            UpstreamBody::Full(b) => b.is_empty(),
             UpstreamBody::Stream { inner, .. } => inner.is_end_stream(),
         }
     }
 
-    fn size_hint(&self) -> SizeHint {
+    /// How the body is framed on the upstream connection. Bodyless `POST`, `PUT` and
+    /// `PATCH` say `Content-Length: 0`, as nginx sends them.
+    pub fn framing_for(&self, method: &Method) -> Framing {
+        let empty = || {
+            if matches!(*method, Method::POST | Method::PUT | Method::PATCH) {
+                Framing::Length(0)
+            } else {
+                Framing::Empty
+            }
+        };
         match self {
-            UpstreamBody::Empty => SizeHint::with_exact(0),
-            UpstreamBody::Full { data } => {
-                SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
-            }
-            UpstreamBody::Stream { inner, .. } => inner.size_hint(),
+            UpstreamBody::Empty => empty(),
+            UpstreamBody::Full(b) if b.is_empty() => empty(),
+            UpstreamBody::Full(b) => Framing::Length(b.len() as u64),
+            UpstreamBody::Stream { inner, .. } => match inner.size_hint().exact() {
+                Some(0) => empty(),
+                Some(n) => Framing::Length(n),
+                None => Framing::Chunked,
+            },
         }
     }
-}
 
-/// Where a finished upstream connection goes back to.
-pub struct Checkin {
-    pub pool: Pool,
-    pub key: PoolKey,
-    pub conn: PooledConn,
-}
-
-pin_project_lite::pin_project! {
-    /// The upstream's response body as relayed to the client.
-    pub struct UpstreamResponseBody {
-        #[pin]
-        inner: Incoming,
-        checkin: Option<Checkin>,
-        // Held until the body ends: the balancer counts in-flight requests by it.
-        pick: Option<gantry_balancer::Pick>,
-        read_timeout: Duration,
-        // Created on the first wait only: most small responses never need it.
-        timer: Option<Pin<Box<Sleep>>>,
-        armed: bool,
-    }
-}
-
-impl UpstreamResponseBody {
-    pub fn new(
-        inner: Incoming,
-        checkin: Option<Checkin>,
-        pick: Option<gantry_balancer::Pick>,
-        read_timeout: Duration,
-    ) -> Self {
-        Self {
+    /// The next piece of a streamed body (`None` at its end, or for other kinds).
+    pub async fn next_chunk(&mut self) -> Option<Result<Bytes, BoxError>> {
+        let UpstreamBody::Stream {
             inner,
-            checkin,
-            pick,
-            read_timeout,
-            timer: None,
-            armed: false,
+            limit,
+            seen,
+            started,
+        } = self
+        else {
+            return None;
+        };
+        loop {
+            *started = true;
+            let frame = match inner.frame().await? {
+                Ok(f) => f,
+                Err(e) => return Some(Err(e)),
+            };
+            if let Ok(data) = frame.into_data() {
+                *seen += data.len() as u64;
+                if limit.is_some_and(|l| *seen > l) {
+                    return Some(Err(Box::new(BodyTooLarge)));
+                }
+                return Some(Ok(data));
+            }
+            // Trailers are not forwarded over HTTP/1.1.
         }
-    }
-}
-
-impl Body for UpstreamResponseBody {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let mut this = self.project();
-        match this.inner.as_mut().poll_frame(cx) {
-            Poll::Ready(Some(Ok(f))) => {
-                *this.armed = false;
-                if this.inner.is_end_stream() {
-                    give_back(this.checkin);
-                }
-                Poll::Ready(Some(Ok(f)))
-            }
-            Poll::Ready(Some(Err(e))) => {
-                this.checkin.take();
-                Poll::Ready(Some(Err(Box::new(e))))
-            }
-            Poll::Ready(None) => {
-                give_back(this.checkin);
-                Poll::Ready(None)
-            }
-            Poll::Pending => {
-                // Arm the read timer only when we actually have to wait: small
-                // responses usually arrive whole and never touch the timer wheel.
-                if !*this.armed {
-                    *this.armed = true;
-                    let deadline = Instant::now() + *this.read_timeout;
-                    match this.timer.as_mut() {
-                        Some(t) => t.as_mut().reset(deadline),
-                        None => *this.timer = Some(Box::pin(tokio::time::sleep_until(deadline))),
-                    }
-                }
-                if this
-                    .timer
-                    .as_mut()
-                    .is_some_and(|t| t.as_mut().poll(cx).is_ready())
-                {
-                    this.checkin.take();
-                    return Poll::Ready(Some(Err(Box::new(ReadTimeout))));
-                }
-                Poll::Pending
-            }
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
-}
-
-fn give_back(checkin: &mut Option<Checkin>) {
-    if let Some(c) = checkin.take() {
-        c.pool.checkin(c.key, c.conn);
     }
 }
 
@@ -208,7 +172,7 @@ pin_project_lite::pin_project! {
     #[project = ProxyBodyProj]
     pub enum ProxyBody {
         Full { data: Option<Bytes> },
-        Upstream { #[pin] inner: UpstreamResponseBody },
+        Upstream { #[pin] inner: ResponseBody },
         /// Another body run through plugins' `body_filter` and `log`.
         Filtered { inner: Pin<Box<ProxyBody>>, tail: Box<crate::plugin_phase::Tail> },
     }

@@ -17,9 +17,10 @@ use hyper::body::Incoming;
 use ipnet::IpNet;
 
 use crate::attempt;
-use crate::body::{ProxyBody, UpstreamBody};
+use crate::body::{ProxyBody, RequestBody, UpstreamBody};
 use crate::downstream::{forwarded_ip, is_trusted, request_host, strip_port};
 use crate::error_page::{ErrorFormat, ErrorSource};
+use crate::h1::server::ClientConnOptions;
 use crate::headers::{self, ForwardedFacts, HeaderOptions};
 use crate::plugin_phase::{self, PluginState};
 use crate::pool::{KeepaliveOptions, Pool};
@@ -44,6 +45,9 @@ pub struct ProxyOptions {
     /// The node's default TLS certificate(s) (`ssl_cert`); `None` = generate a
     /// self-signed one when a TLS listener starts.
     pub default_certificate: Option<Vec<Arc<rustls::sign::CertifiedKey>>>,
+    /// Client connections: timeouts (header, keep-alive, body, send) and requests
+    /// per connection.
+    pub client: ClientConnOptions,
 }
 
 impl Default for ProxyOptions {
@@ -57,6 +61,7 @@ impl Default for ProxyOptions {
             real_ip_recursive: false,
             error_default_type: ErrorFormat::Plain,
             default_certificate: None,
+            client: ClientConnOptions::default(),
         }
     }
 }
@@ -110,16 +115,26 @@ impl ConnInfo {
     }
 }
 
-/// Serves one request. Never fails: every error becomes a Kong-shaped response.
+/// Serves one request from hyper's HTTP/2 server.
 pub async fn handle(
     worker: Arc<Worker>,
     conn: Arc<ConnInfo>,
     req: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, Infallible> {
+    let req = req.map(RequestBody::H2);
+    Ok(serve(&worker, &conn, req).await)
+}
+
+/// Serves one request. Never fails: every error becomes a Kong-shaped response.
+pub async fn serve(
+    worker: &Worker,
+    conn: &ConnInfo,
+    req: Request<RequestBody<'_>>,
+) -> Response<ProxyBody> {
     let start = Instant::now();
     let snapshot = worker.snapshot.load_full();
     let ctx = Ctx::new(start, req.headers(), &worker.opts);
-    Ok(proxy(&worker, &conn, &snapshot, &ctx, req).await)
+    proxy(worker, conn, &snapshot, &ctx, req).await
 }
 
 /// What routing decided, with the request parts still needed afterwards.
@@ -135,7 +150,7 @@ async fn proxy(
     conn: &ConnInfo,
     snapshot: &Snapshot,
     ctx: &Ctx<'_>,
-    req: Request<Incoming>,
+    req: Request<RequestBody<'_>>,
 ) -> Response<ProxyBody> {
     let mut plugins = None;
     let resp = forward(worker, conn, snapshot, ctx, req, &mut plugins).await;
@@ -152,7 +167,7 @@ async fn forward(
     conn: &ConnInfo,
     snapshot: &Snapshot,
     ctx: &Ctx<'_>,
-    req: Request<Incoming>,
+    req: Request<RequestBody<'_>>,
     plugins: &mut Option<PluginState>,
 ) -> Response<ProxyBody> {
     let opts = &*worker.opts;
@@ -292,7 +307,7 @@ async fn forward(
     headers::set_upstream_request_headers(&mut headers, &facts, &opts.headers);
 
     let up_body = match (buffered, body) {
-        (Some(b), _) if !b.is_empty() => UpstreamBody::Full { data: Some(b) },
+        (Some(b), _) if !b.is_empty() => UpstreamBody::Full(b),
         (Some(_), _) | (None, None) => UpstreamBody::Empty,
         (None, Some(b)) if http_body::Body::is_end_stream(&b) => UpstreamBody::Empty,
         (None, Some(b)) => UpstreamBody::stream(b, opts.client_max_body_size),

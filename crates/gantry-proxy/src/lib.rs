@@ -7,6 +7,7 @@ pub mod attempt;
 pub mod body;
 pub mod downstream;
 pub mod error_page;
+pub mod h1;
 pub mod handler;
 pub mod headers;
 pub mod plugin_phase;

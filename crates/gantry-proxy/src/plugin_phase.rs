@@ -20,10 +20,9 @@ use http::header::{CONTENT_LENGTH, HeaderValue};
 use http::{HeaderMap, Method, Response, StatusCode, Uri, Version};
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use uuid::Uuid;
 
-use crate::body::{BoxError, ProxyBody};
+use crate::body::{BoxError, ProxyBody, RequestBody};
 use crate::error_page::ErrorSource;
 use crate::respond::Ctx;
 
@@ -128,7 +127,7 @@ impl PluginState {
         ctx: &Ctx<'_>,
         route: RouteFacts<'_>,
         headers: HeaderMap,
-        body: &mut Option<Incoming>,
+        body: &mut Option<RequestBody<'_>>,
         body_limit: Option<u64>,
     ) -> Result<Admitted, Response<ProxyBody>> {
         let pctx = &mut self.ctx;
@@ -274,7 +273,7 @@ fn content_length(h: &HeaderMap) -> Option<u64> {
 
 /// Reads at most `cap` bytes of the body (`None` = all), failing past `limit`.
 async fn read_body(
-    body: Incoming,
+    body: RequestBody<'_>,
     cap: Option<u64>,
     limit: Option<u64>,
 ) -> Result<Bytes, StatusCode> {

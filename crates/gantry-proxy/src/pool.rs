@@ -6,9 +6,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use hyper::client::conn::http1::SendRequest;
-
-use crate::body::UpstreamBody;
+pub use crate::h1::client::UpstreamConn as PooledConn;
 
 /// Keep-alive limits (kong.conf `upstream_keepalive_*`).
 #[derive(Debug, Clone, Copy)]
@@ -63,18 +61,8 @@ pub struct PoolKey {
     pub tls: Option<TlsPeer>,
 }
 
-/// A connection to an upstream, ready to send one request.
-pub struct PooledConn {
-    pub sender: SendRequest<UpstreamBody>,
-    /// Requests already sent on this connection.
-    pub served: u32,
-    /// Whether it came from the pool (a failure on it may be a stale keep-alive).
-    pub reused: bool,
-}
-
 struct Idle {
-    sender: SendRequest<UpstreamBody>,
-    served: u32,
+    conn: Box<PooledConn>,
     since: Instant,
 }
 
@@ -95,38 +83,32 @@ impl Pool {
 
     /// Takes the most recently used live idle connection for `key`, dropping expired or
     /// closed ones on the way.
-    pub fn checkout(&self, key: &PoolKey) -> Option<PooledConn> {
+    pub fn checkout(&self, key: &PoolKey) -> Option<Box<PooledConn>> {
         if self.opts.pool_size == 0 {
             return None;
         }
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
         let list = idle.get_mut(key)?;
         let now = Instant::now();
-        while let Some(c) = list.pop_back() {
-            // A connection whose last response just ended may not be ready yet; the
-            // caller awaits `ready()` before sending.
-            if c.sender.is_closed() {
-                continue;
-            }
+        while let Some(mut c) = list.pop_back() {
             if now.duration_since(c.since) >= self.opts.idle_timeout {
                 // Everything older is older still.
                 list.clear();
                 break;
             }
-            return Some(PooledConn {
-                sender: c.sender,
-                served: c.served,
-                reused: true,
-            });
+            if c.conn.is_closed() {
+                continue;
+            }
+            c.conn.reused = true;
+            return Some(c.conn);
         }
         None
     }
 
     /// Returns a connection after its response was fully read. Dropped (closing it)
     /// when the pool is full, keep-alive is off, or it reached `max_requests`.
-    pub fn checkin(&self, key: PoolKey, conn: PooledConn) {
+    pub fn checkin(&self, key: PoolKey, conn: Box<PooledConn>) {
         if self.opts.pool_size == 0
-            || conn.sender.is_closed()
             || (self.opts.max_requests > 0 && conn.served >= self.opts.max_requests)
         {
             return;
@@ -137,8 +119,7 @@ impl Pool {
             list.pop_front();
         }
         list.push_back(Idle {
-            sender: conn.sender,
-            served: conn.served,
+            conn,
             since: Instant::now(),
         });
     }
@@ -149,7 +130,7 @@ impl Pool {
         let now = Instant::now();
         let timeout = self.opts.idle_timeout;
         idle.retain(|_, list| {
-            list.retain(|c| !c.sender.is_closed() && now.duration_since(c.since) < timeout);
+            list.retain_mut(|c| now.duration_since(c.since) < timeout && !c.conn.is_closed());
             !list.is_empty()
         });
     }

@@ -4,15 +4,15 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::body::ProxyBody;
+use crate::error_page::{self, ErrorSource};
+use crate::h1::client::ResponseBody;
+use crate::h1::head::ResponseHead;
+use crate::handler::ProxyOptions;
+use crate::headers;
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Response, StatusCode, Version};
-use hyper::body::Incoming;
-
-use crate::body::{Checkin, ProxyBody, UpstreamResponseBody};
-use crate::error_page::{self, ErrorSource};
-use crate::handler::ProxyOptions;
-use crate::headers;
 
 /// Per-request facts every response needs.
 pub struct Ctx<'a> {
@@ -115,21 +115,18 @@ impl<'a> Ctx<'a> {
     /// The upstream's response as relayed to the client, with Kong's headers.
     pub fn relay(
         &self,
-        resp: Response<Incoming>,
-        checkin: Checkin,
-        pick: Option<gantry_balancer::Pick>,
-        read_timeout: std::time::Duration,
+        head: ResponseHead,
+        body: ResponseBody,
         proxy_latency: u128,
         upstream_latency: u128,
         client_version: Version,
     ) -> Response<ProxyBody> {
-        let (mut parts, body) = resp.into_parts();
-        let upstream_status = parts.status;
-        headers::strip_hop_by_hop(&mut parts.headers, false);
+        let upstream_status = head.status;
+        let mut h = head.headers;
+        headers::strip_hop_by_hop(&mut h, false);
         let o = &self.opts.headers;
-        let h = &mut parts.headers;
         if o.via {
-            headers::append_via(h, client_version);
+            headers::append_via(&mut h, client_version);
         }
         if o.server && !h.contains_key(header::SERVER) {
             h.insert(
@@ -158,8 +155,9 @@ impl<'a> Ctx<'a> {
         if o.request_id {
             h.insert(headers::X_KONG_REQUEST_ID.clone(), self.request_id.clone());
         }
-        parts.version = Version::HTTP_11;
-        let body = UpstreamResponseBody::new(body, Some(checkin), pick, read_timeout);
-        Response::from_parts(parts, ProxyBody::Upstream { inner: body })
+        let mut resp = Response::new(ProxyBody::Upstream { inner: body });
+        *resp.status_mut() = upstream_status;
+        *resp.headers_mut() = h;
+        resp
     }
 }

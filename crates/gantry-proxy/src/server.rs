@@ -9,14 +9,20 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use bytes::Bytes;
+use hyper::server::conn::http2;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use socket2::{Domain, Protocol as SockProtocol, Socket, Type};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
+use crate::h1;
+use crate::h1::io::Rewind;
+use crate::h1::server::Served;
 use crate::handler::{self, ConnInfo, ProxyOptions, SharedSnapshot, Worker};
 use crate::pool::Pool;
 use crate::tls::{self, SniResolver, UpstreamTls};
@@ -189,7 +195,7 @@ fn run_worker(listeners: Vec<WorkerListener>, worker: Worker, shutdown: watch::R
     };
     rt.block_on(async move {
         let worker = Arc::new(worker);
-        let graceful = Arc::new(GracefulShutdown::new());
+        let conns = Conns::new();
         let mut accepts = Vec::new();
         for (l, tls) in listeners {
             let listener = match TcpListener::from_std(l) {
@@ -203,7 +209,7 @@ fn run_worker(listeners: Vec<WorkerListener>, worker: Worker, shutdown: watch::R
                 listener,
                 tls,
                 Arc::clone(&worker),
-                Arc::clone(&graceful),
+                conns.clone(),
                 shutdown.clone(),
             )));
         }
@@ -221,9 +227,12 @@ fn run_worker(listeners: Vec<WorkerListener>, worker: Worker, shutdown: watch::R
             let _ = a.await;
         }
         sweeper.abort();
+        // HTTP/1 connections close once their in-flight request is answered; HTTP/2
+        // ones get GOAWAY from hyper's graceful shutdown.
+        let Conns { active, graceful } = conns;
         let graceful = Arc::try_unwrap(graceful).unwrap_or_else(|_| GracefulShutdown::new());
         tokio::select! {
-            () = graceful.shutdown() => {}
+            _ = async { tokio::join!(graceful.shutdown(), active.idle()) } => {}
             () = tokio::time::sleep(DEFAULT_GRACE) => {
                 tracing::warn!("shutdown grace period over; closing remaining connections");
             }
@@ -231,24 +240,68 @@ fn run_worker(listeners: Vec<WorkerListener>, worker: Worker, shutdown: watch::R
     });
 }
 
+/// The worker's open client connections, for graceful shutdown.
+#[derive(Clone)]
+struct Conns {
+    active: Arc<ActiveCount>,
+    graceful: Arc<GracefulShutdown>,
+}
+
+impl Conns {
+    fn new() -> Self {
+        Self {
+            active: Arc::new(ActiveCount::default()),
+            graceful: Arc::new(GracefulShutdown::new()),
+        }
+    }
+}
+
+/// Counts live HTTP/1 connection tasks; [`ActiveCount::idle`] waits for none.
+#[derive(Default)]
+struct ActiveCount {
+    count: AtomicUsize,
+    zero: Notify,
+}
+
+/// Held by a connection task while it runs.
+struct ActiveGuard(Arc<ActiveCount>);
+
+impl ActiveCount {
+    fn enter(self: &Arc<Self>) -> ActiveGuard {
+        self.count.fetch_add(1, Ordering::Relaxed);
+        ActiveGuard(Arc::clone(self))
+    }
+
+    async fn idle(&self) {
+        loop {
+            let notified = self.zero.notified();
+            if self.count.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+impl Drop for ActiveGuard {
+    fn drop(&mut self) {
+        if self.0.count.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.zero.notify_waiters();
+        }
+    }
+}
+
 async fn accept_loop(
     listener: TcpListener,
     tls: Option<Arc<rustls::ServerConfig>>,
     worker: Arc<Worker>,
-    graceful: Arc<GracefulShutdown>,
+    conns: Conns,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let local = match listener.local_addr() {
         Ok(a) => a,
         Err(_) => return,
     };
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(60))
-        .keep_alive(true);
-    let builder = Arc::new(builder);
     loop {
         let (stream, peer) = tokio::select! {
             r = listener.accept() => match r {
@@ -264,18 +317,26 @@ async fn accept_loop(
         };
         let _ = stream.set_nodelay(true);
         let w = Arc::clone(&worker);
-        let builder = Arc::clone(&builder);
-        let graceful = Arc::clone(&graceful);
+        let conns = conns.clone();
+        let mut shutdown = shutdown.clone();
         match &tls {
             None => {
-                let info = Arc::new(ConnInfo::new(peer, local, false, None, &w.opts));
-                serve(&builder, &graceful, TokioIo::new(stream), w, info);
+                tokio::spawn(async move {
+                    let _active = conns.active.enter();
+                    let info = Arc::new(ConnInfo::new(peer, local, false, None, &w.opts));
+                    if let Served::Http2(io) =
+                        h1::server::serve(stream, &w, &info, &mut shutdown, true).await
+                    {
+                        serve_h2(&conns.graceful, io, w, info);
+                    }
+                });
             }
             Some(cfg) => {
                 let acceptor = tokio_rustls::TlsAcceptor::from(Arc::clone(cfg));
                 // The handshake runs in the connection's own task: a slow client never
                 // holds up the accept loop.
                 tokio::spawn(async move {
+                    let _active = conns.active.enter();
                     let tls_stream = match tokio::time::timeout(
                         HANDSHAKE_TIMEOUT,
                         acceptor.accept(stream),
@@ -289,9 +350,22 @@ async fn accept_loop(
                         }
                         Err(_) => return,
                     };
-                    let sni = tls_stream.get_ref().1.server_name().map(Arc::from);
+                    let (_, session) = tls_stream.get_ref();
+                    let sni = session.server_name().map(Arc::from);
+                    let h2 = session.alpn_protocol() == Some(b"h2");
                     let info = Arc::new(ConnInfo::new(peer, local, true, sni, &w.opts));
-                    serve(&builder, &graceful, TokioIo::new(tls_stream), w, info);
+                    if h2 {
+                        serve_h2(
+                            &conns.graceful,
+                            Rewind::new(Bytes::new(), tls_stream),
+                            w,
+                            info,
+                        );
+                    } else if let Served::Http2(io) =
+                        h1::server::serve(tls_stream, &w, &info, &mut shutdown, false).await
+                    {
+                        serve_h2(&conns.graceful, io, w, info);
+                    }
                 });
             }
         }
@@ -301,17 +375,15 @@ async fn accept_loop(
 /// How long a client gets to finish the TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(60);
 
-fn serve<I>(
-    builder: &auto::Builder<TokioExecutor>,
-    graceful: &GracefulShutdown,
-    io: I,
-    worker: Arc<Worker>,
-    info: Arc<ConnInfo>,
-) where
-    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+/// Serves an HTTP/2 connection with hyper (in a task of its own).
+fn serve_h2<S>(graceful: &GracefulShutdown, io: Rewind<S>, worker: Arc<Worker>, info: Arc<ConnInfo>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let svc = service_fn(move |req| handler::handle(Arc::clone(&worker), Arc::clone(&info), req));
-    let conn = builder.serve_connection_with_upgrades(io, svc).into_owned();
+    let conn = http2::Builder::new(TokioExecutor::new())
+        .timer(TokioTimer::new())
+        .serve_connection(TokioIo::new(io), svc);
     let fut = graceful.watch(conn);
     tokio::spawn(async move {
         if let Err(e) = fut.await {

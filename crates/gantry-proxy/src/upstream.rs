@@ -1,22 +1,21 @@
-//! Talking to an upstream peer: resolving, connecting within `connect_timeout`, the
-//! HTTP/1.1 handshake, and sending one request on a pooled or fresh connection. Errors
-//! say whether retrying on another target is safe.
+//! Talking to an upstream peer: resolving, connecting within `connect_timeout` (TLS
+//! for https services), and sending one request on a pooled or fresh connection with
+//! Gantry's HTTP/1.1 client. Errors say whether retrying on another target is safe.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
-use http::{Request, Response};
-use hyper::body::Incoming;
-use std::sync::Arc;
-
-use hyper::client::conn::http1::{self, SendRequest};
-use hyper_util::rt::TokioIo;
+use http::Method;
 use rustls_pki_types::ServerName;
 use tokio::net::TcpStream;
 
 use crate::body::UpstreamBody;
-use crate::pool::{PeerAddr, Pool, PoolKey, PooledConn};
+use crate::h1::client::{SendError, UpstreamConn};
+use crate::h1::head::ResponseHead;
+use crate::h1::io::UpstreamIo;
+use crate::pool::{PeerAddr, Pool, PoolKey};
 use crate::tls::UpstreamTls;
 
 /// Why an attempt to reach the upstream failed.
@@ -28,17 +27,18 @@ pub enum UpstreamError {
     Connect(io::Error),
     #[error("connect timed out")]
     ConnectTimeout,
-    #[error("handshake failed: {0}")]
-    Handshake(hyper::Error),
-    #[error("upstream TLS is not available: {0}")]
+    #[error("upstream TLS failed: {0}")]
     Tls(String),
-    /// The request was (maybe partly) sent; not safe to retry.
-    #[error("upstream request failed: {0}")]
-    Send(hyper::Error),
+    #[error("invalid response from the upstream: {0}")]
+    BadResponse(String),
+    #[error("timed out sending the request to the upstream")]
+    WriteTimeout,
     #[error("timed out waiting for the upstream response")]
     ResponseTimeout,
     #[error("request body larger than client_max_body_size")]
     BodyTooLarge,
+    #[error("reading the client's request body failed: {0}")]
+    ClientBody(String),
 }
 
 impl UpstreamError {
@@ -46,32 +46,43 @@ impl UpstreamError {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
+            UpstreamError::Connect(_) | UpstreamError::ConnectTimeout | UpstreamError::Resolve(_)
+        )
+    }
+
+    /// Whether a request that was already sent may be replayed on another peer after
+    /// this failure (nginx's `proxy_next_upstream error timeout invalid_header`, for
+    /// idempotent bodyless requests).
+    pub fn replay_allowed(&self) -> bool {
+        matches!(
+            self,
             UpstreamError::Connect(_)
-                | UpstreamError::ConnectTimeout
-                | UpstreamError::Handshake(_)
-                | UpstreamError::Resolve(_)
+                | UpstreamError::BadResponse(_)
+                | UpstreamError::WriteTimeout
+                | UpstreamError::ResponseTimeout
         )
     }
 
     /// The status Kong answers with when this is the final failure.
     pub fn status(&self) -> http::StatusCode {
         match self {
-            UpstreamError::ConnectTimeout | UpstreamError::ResponseTimeout => {
-                http::StatusCode::GATEWAY_TIMEOUT
-            }
+            UpstreamError::ConnectTimeout
+            | UpstreamError::ResponseTimeout
+            | UpstreamError::WriteTimeout => http::StatusCode::GATEWAY_TIMEOUT,
             UpstreamError::Resolve(_) => http::StatusCode::SERVICE_UNAVAILABLE,
             UpstreamError::BodyTooLarge => http::StatusCode::PAYLOAD_TOO_LARGE,
+            UpstreamError::ClientBody(_) => http::StatusCode::BAD_REQUEST,
             _ => http::StatusCode::BAD_GATEWAY,
         }
     }
 }
 
-/// Opens a new HTTP/1.1 connection to `key` (over TLS for https services).
+/// Opens a new connection to `key` (over TLS for https services).
 pub async fn connect(
     key: &PoolKey,
     connect_timeout: Duration,
     tls: &UpstreamTls,
-) -> Result<PooledConn, UpstreamError> {
+) -> Result<Box<UpstreamConn>, UpstreamError> {
     let fut = async {
         let addrs = match &key.addr {
             PeerAddr::Ip(a) => vec![*a],
@@ -92,7 +103,7 @@ pub async fn connect(
         .await
         .map_err(|_| UpstreamError::ConnectTimeout)??;
     let _ = stream.set_nodelay(true);
-    let sender = match &key.tls {
+    let io = match &key.tls {
         Some(peer) => {
             let config = if peer.verify {
                 &tls.verify
@@ -107,31 +118,11 @@ pub async fn connect(
                 .await
                 .map_err(|_| UpstreamError::ConnectTimeout)?
                 .map_err(|e| UpstreamError::Tls(e.to_string()))?;
-            handshake(stream).await?
+            UpstreamIo::Tls(Box::new(stream))
         }
-        None => handshake(stream).await?,
+        None => UpstreamIo::Tcp(stream),
     };
-    Ok(PooledConn {
-        sender,
-        served: 0,
-        reused: false,
-    })
-}
-
-async fn handshake<T>(io: T) -> Result<SendRequest<UpstreamBody>, UpstreamError>
-where
-    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let (sender, conn) = http1::Builder::new()
-        .handshake(TokioIo::new(io))
-        .await
-        .map_err(UpstreamError::Handshake)?;
-    tokio::spawn(async move {
-        if let Err(e) = conn.await {
-            tracing::debug!(error = %e, "upstream connection closed with error");
-        }
-    });
-    Ok(sender)
+    Ok(UpstreamConn::new(io))
 }
 
 async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, UpstreamError> {
@@ -152,12 +143,6 @@ async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, UpstreamError
     }
 }
 
-/// The outcome of sending on one connection.
-pub struct Sent {
-    pub response: Response<Incoming>,
-    pub conn: PooledConn,
-}
-
 /// Takes an idle pooled connection to `key`, or opens a new one. Failing here leaves
 /// the request untouched, so the caller may try another target.
 pub async fn acquire(
@@ -165,7 +150,7 @@ pub async fn acquire(
     key: &PoolKey,
     connect_timeout: Duration,
     tls: &UpstreamTls,
-) -> Result<PooledConn, UpstreamError> {
+) -> Result<Box<UpstreamConn>, UpstreamError> {
     match pool.checkout(key) {
         Some(c) => Ok(c),
         // Boxed: connecting (DNS, TCP, TLS handshake) is the cold path, and its large
@@ -174,89 +159,47 @@ pub async fn acquire(
     }
 }
 
-/// A failed send: the error, and the request when it never left (so the caller may
-/// try it on another peer).
-pub type SendFailure = (UpstreamError, Option<Request<UpstreamBody>>);
+/// Timeouts of one exchange (the service's).
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    pub connect: Duration,
+    pub write: Duration,
+    pub read: Duration,
+}
 
-/// Sends `req` on `conn`. A pooled connection the upstream closed while idle (a stale
-/// keep-alive) is detected before the request leaves, and the request goes out on
-/// another or a fresh connection instead: never counted as a retry, never failing the
-/// client. When no connection can carry it, the unsent request is handed back.
+/// A failed send: the error, and whether the request never reached the upstream (so
+/// it may go to another peer as it is).
+pub type SendFailure = (UpstreamError, bool);
+
+/// Sends the request (`head` serialized, `body`) on `conn` and reads the response
+/// head. A pooled connection the upstream closed while idle (a stale keep-alive) is
+/// replaced by another or a fresh one and the request goes out again: never counted as
+/// a retry, never failing the client.
+#[allow(clippy::too_many_arguments)]
 pub async fn send(
     pool: &Pool,
     key: &PoolKey,
-    mut conn: PooledConn,
-    mut req: Request<UpstreamBody>,
-    connect_timeout: Duration,
-    response_timeout: Duration,
+    mut conn: Box<UpstreamConn>,
+    method: &Method,
+    head: &[u8],
+    body: &mut UpstreamBody<'_>,
+    timeouts: Timeouts,
     tls: &UpstreamTls,
-) -> Result<Sent, SendFailure> {
+) -> Result<(ResponseHead, Box<UpstreamConn>), SendFailure> {
     loop {
-        if conn.sender.ready().await.is_err() {
-            if !conn.reused {
-                let e = UpstreamError::Connect(io::Error::new(
-                    io::ErrorKind::ConnectionAborted,
-                    "upstream closed the connection",
-                ));
-                return Err((e, Some(req)));
+        match conn
+            .send(method, head, body, timeouts.write, timeouts.read)
+            .await
+        {
+            Ok(h) => return Ok((h, conn)),
+            Err(SendError::Unsent(_)) if conn.reused => {
+                conn = match acquire(pool, key, timeouts.connect, tls).await {
+                    Ok(c) => c,
+                    Err(e) => return Err((e, true)),
+                };
             }
-            conn = match acquire(pool, key, connect_timeout, tls).await {
-                Ok(c) => c,
-                Err(e) => return Err((e, Some(req))),
-            };
-            continue;
+            Err(SendError::Unsent(e)) => return Err((e, true)),
+            Err(SendError::Sent(e)) => return Err((e, false)),
         }
-        conn.served += 1;
-        let fut = conn.sender.try_send_request(req);
-        let res = match tokio::time::timeout(response_timeout, fut).await {
-            Ok(r) => r,
-            Err(_) => return Err((UpstreamError::ResponseTimeout, None)),
-        };
-        match res {
-            Ok(response) => return Ok(Sent { response, conn }),
-            Err(mut e) => {
-                if e.error()
-                    .source_chain_contains::<crate::body::BodyTooLarge>()
-                {
-                    return Err((UpstreamError::BodyTooLarge, None));
-                }
-                match e.take_message() {
-                    // Nothing was written on a reused connection: it went stale.
-                    Some(back) if conn.reused => {
-                        req = back;
-                        conn = match acquire(pool, key, connect_timeout, tls).await {
-                            Ok(c) => c,
-                            Err(err) => return Err((err, Some(req))),
-                        };
-                    }
-                    Some(back) => {
-                        let err = UpstreamError::Connect(io::Error::new(
-                            io::ErrorKind::ConnectionAborted,
-                            e.into_error().to_string(),
-                        ));
-                        return Err((err, Some(back)));
-                    }
-                    None => return Err((UpstreamError::Send(e.into_error()), None)),
-                }
-            }
-        }
-    }
-}
-
-/// Walks an error's `source()` chain looking for a `T`.
-trait SourceChain {
-    fn source_chain_contains<T: std::error::Error + 'static>(&self) -> bool;
-}
-
-impl SourceChain for hyper::Error {
-    fn source_chain_contains<T: std::error::Error + 'static>(&self) -> bool {
-        let mut cur: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(self);
-        while let Some(e) = cur {
-            if e.is::<T>() {
-                return true;
-            }
-            cur = e.source();
-        }
-        false
     }
 }

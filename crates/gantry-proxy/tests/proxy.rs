@@ -462,13 +462,28 @@ async fn malformed_and_oversized_requests_are_rejected_and_serving_continues() {
         many.extend_from_slice(format!("x-h{i}: v\r\n").as_bytes());
     }
     many.extend_from_slice(b"\r\n");
+    // nginx's 494 "Request header or cookie too large" reaches Kong's clients as 400.
     let resp = raw_exchange(p.addr, many).await;
-    assert!(resp.starts_with("HTTP/1.1 431"), "{resp}");
+    assert!(resp.starts_with("HTTP/1.1 400"), "{resp}");
+    assert!(resp.contains("Bad request\nrequest_id: "), "{resp}");
+    assert!(resp.contains("connection: close"), "{resp}");
     let mut huge = b"GET / HTTP/1.1\r\nHost: x\r\nx-big: ".to_vec();
     huge.extend(std::iter::repeat_n(b'a', 1_000_000));
     huge.extend_from_slice(b"\r\n\r\n");
     let resp = raw_exchange(p.addr, huge).await;
-    assert!(resp.starts_with("HTTP/1.1 431"), "{resp}");
+    assert!(resp.starts_with("HTTP/1.1 400"), "{resp}");
+    let long_uri = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "u".repeat(9000));
+    let resp = raw_exchange(p.addr, long_uri.into_bytes()).await;
+    assert!(resp.starts_with("HTTP/1.1 414"), "{resp}");
+    assert!(resp.contains("URI too long"), "{resp}");
+    // The error body follows the client's Accept.
+    let resp = raw_exchange(
+        p.addr,
+        b"GET / HTTP/1.1\r\nAccept: application/json\r\nBad Header\r\n\r\n".to_vec(),
+    )
+    .await;
+    assert!(resp.starts_with("HTTP/1.1 400"), "{resp}");
+    assert!(resp.contains("\"message\":\"Bad request\""), "{resp}");
     let resp = raw_exchange(
         p.addr,
         b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello"

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use gantry_config::{ErrorDefaultType, ListenHost, Listener, RealIpHeader, Settings};
 use gantry_proxy::error_page::ErrorFormat;
+use gantry_proxy::h1::server::ClientConnOptions;
 use gantry_proxy::headers::HeaderOptions;
 use gantry_proxy::pool::KeepaliveOptions;
 use gantry_proxy::{ListenSpec, ProxyOptions};
@@ -47,6 +48,10 @@ pub fn proxy_options(s: &Settings) -> ProxyOptions {
             ErrorDefaultType::Plain => ErrorFormat::Plain,
         },
         default_certificate: None,
+        client: ClientConnOptions {
+            keepalive_requests: s.keepalive_requests,
+            ..ClientConnOptions::default()
+        },
     }
 }
 

@@ -1,0 +1,474 @@
+//! HTTP/1.x message heads: parsing a request (from a client) or a response (from an
+//! upstream) out of a read buffer into `http` types, deciding the body's framing and
+//! whether the connection stays open, and writing heads back out. Header values are
+//! slices of the frozen read buffer (no copy per header), as hyper does.
+
+use std::mem::MaybeUninit;
+
+use bytes::{Bytes, BytesMut};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, StatusCode, Uri, Version};
+
+/// Most header lines one message may carry (hyper's default is 100).
+pub const MAX_HEADERS: usize = 128;
+/// Largest request or response head, request line included (nginx's
+/// `large_client_header_buffers 4 8k`).
+pub const MAX_HEAD_BYTES: usize = 32 * 1024;
+/// Longest request line; a longer one is `414 URI too long` (nginx's 8k buffer).
+pub const MAX_REQUEST_LINE: usize = 8 * 1024;
+
+/// How a message body is delimited on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// No body at all.
+    Empty,
+    /// Exactly this many bytes (`Content-Length`).
+    Length(u64),
+    /// `Transfer-Encoding: chunked`.
+    Chunked,
+    /// Until the peer closes (responses without a length only).
+    Close,
+}
+
+/// Why a head could not be parsed. Each maps to the status nginx (and so Kong) answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum HeadError {
+    #[error("malformed message head: {0}")]
+    Invalid(&'static str),
+    /// The request line alone is over [`MAX_REQUEST_LINE`].
+    #[error("request line too long")]
+    UriTooLong,
+    /// The head is over [`MAX_HEAD_BYTES`] or has too many header lines.
+    #[error("message head too large")]
+    TooLarge,
+}
+
+impl HeadError {
+    /// The status a client gets for a request head with this error. nginx's 494
+    /// ("Request header or cookie too large") reaches clients as 400.
+    pub fn status(self) -> StatusCode {
+        match self {
+            HeadError::UriTooLong => StatusCode::URI_TOO_LONG,
+            HeadError::Invalid(_) | HeadError::TooLarge => StatusCode::BAD_REQUEST,
+        }
+    }
+}
+
+/// A parsed request head.
+#[derive(Debug)]
+pub struct RequestHead {
+    pub method: Method,
+    pub uri: Uri,
+    pub version: Version,
+    pub headers: HeaderMap,
+    pub framing: Framing,
+    /// The client wants the connection kept open after this exchange.
+    pub keep_alive: bool,
+    /// `Expect: 100-continue`: the client waits for `100 Continue` before the body.
+    pub expect_continue: bool,
+}
+
+/// A parsed response head.
+#[derive(Debug)]
+pub struct ResponseHead {
+    pub status: StatusCode,
+    pub version: Version,
+    pub headers: HeaderMap,
+    pub framing: Framing,
+    /// The connection may carry another request after this response's body.
+    pub keep_alive: bool,
+}
+
+/// Byte ranges of one header line inside the head buffer.
+#[derive(Clone, Copy, Default)]
+struct Span {
+    name: (usize, usize),
+    value: (usize, usize),
+}
+
+fn span_of(base: *const u8, part: &[u8]) -> (usize, usize) {
+    let start = (part.as_ptr() as usize).wrapping_sub(base as usize);
+    (start, start + part.len())
+}
+
+fn map_parse_error(e: httparse::Error) -> HeadError {
+    match e {
+        httparse::Error::TooManyHeaders => HeadError::TooLarge,
+        httparse::Error::Version => HeadError::Invalid("unsupported HTTP version"),
+        httparse::Error::Token => HeadError::Invalid("invalid token"),
+        httparse::Error::HeaderName => HeadError::Invalid("invalid header name"),
+        httparse::Error::HeaderValue => HeadError::Invalid("invalid header value"),
+        httparse::Error::NewLine => HeadError::Invalid("invalid line ending"),
+        httparse::Error::Status => HeadError::Invalid("invalid status"),
+    }
+}
+
+/// Too much buffered without a complete head: tell a long request line (414) from a
+/// long head (400).
+fn oversized(buf: &[u8]) -> HeadError {
+    let line_end = buf.iter().position(|&b| b == b'\n');
+    match line_end {
+        Some(i) if i <= MAX_REQUEST_LINE => HeadError::TooLarge,
+        _ => HeadError::UriTooLong,
+    }
+}
+
+/// Parses a request head from the front of `buf`. `Ok(None)`: not complete yet (read
+/// more). On success the head's bytes are removed from `buf`.
+pub fn parse_request(buf: &mut BytesMut) -> Result<Option<RequestHead>, HeadError> {
+    let mut spans = [Span::default(); MAX_HEADERS];
+    let (len, method, target, version, count) = {
+        let mut raw = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+        let mut req = httparse::Request::new(&mut []);
+        let status = req
+            .parse_with_uninit_headers(buf, &mut raw)
+            .map_err(map_parse_error)?;
+        let len = match status {
+            httparse::Status::Complete(n) => n,
+            httparse::Status::Partial => {
+                if buf.len() > MAX_HEAD_BYTES {
+                    return Err(oversized(buf));
+                }
+                return Ok(None);
+            }
+        };
+        if len > MAX_HEAD_BYTES {
+            return Err(oversized(buf));
+        }
+        let base = buf.as_ptr();
+        for (slot, h) in spans.iter_mut().zip(req.headers.iter()) {
+            *slot = Span {
+                name: span_of(base, h.name.as_bytes()),
+                value: span_of(base, h.value),
+            };
+        }
+        let method = req.method.ok_or(HeadError::Invalid("missing method"))?;
+        let method = Method::from_bytes(method.as_bytes())
+            .map_err(|_| HeadError::Invalid("invalid method"))?;
+        let target = span_of(base, req.path.unwrap_or("").as_bytes());
+        if target.1 - target.0 > MAX_REQUEST_LINE {
+            return Err(HeadError::UriTooLong);
+        }
+        let version = if req.version == Some(0) {
+            Version::HTTP_10
+        } else {
+            Version::HTTP_11
+        };
+        (len, method, target, version, req.headers.len())
+    };
+    let head = buf.split_to(len).freeze();
+    let uri = Uri::from_maybe_shared(head.slice(target.0..target.1))
+        .map_err(|_| HeadError::Invalid("invalid request target"))?;
+    let headers = header_map(&head, spans.get(..count).unwrap_or(&[]))?;
+    let framing = request_framing(&headers, version)?;
+    if version == Version::HTTP_11 {
+        match headers.get_all(header::HOST).iter().count() {
+            1 => {}
+            0 if uri.authority().is_some() => {}
+            0 => return Err(HeadError::Invalid("missing Host header")),
+            _ => return Err(HeadError::Invalid("duplicate Host header")),
+        }
+    }
+    let keep_alive = wants_keep_alive(&headers, version);
+    let expect_continue = version == Version::HTTP_11
+        && headers
+            .get(header::EXPECT)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    Ok(Some(RequestHead {
+        method,
+        uri,
+        version,
+        headers,
+        framing,
+        keep_alive,
+        expect_continue,
+    }))
+}
+
+/// Parses a response head from the front of `buf` (see [`parse_request`]). `method`
+/// is the request's: a response to `HEAD` has no body whatever its headers say.
+pub fn parse_response(
+    buf: &mut BytesMut,
+    method: &Method,
+) -> Result<Option<ResponseHead>, HeadError> {
+    let mut spans = [Span::default(); MAX_HEADERS];
+    let (len, code, version, count) = {
+        let mut raw = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+        let mut resp = httparse::Response::new(&mut []);
+        let status = httparse::ParserConfig::default()
+            .parse_response_with_uninit_headers(&mut resp, buf, &mut raw)
+            .map_err(map_parse_error)?;
+        let len = match status {
+            httparse::Status::Complete(n) => n,
+            httparse::Status::Partial if buf.len() > MAX_HEAD_BYTES => {
+                return Err(HeadError::TooLarge);
+            }
+            httparse::Status::Partial => return Ok(None),
+        };
+        if len > MAX_HEAD_BYTES {
+            return Err(HeadError::TooLarge);
+        }
+        let base = buf.as_ptr();
+        for (slot, h) in spans.iter_mut().zip(resp.headers.iter()) {
+            *slot = Span {
+                name: span_of(base, h.name.as_bytes()),
+                value: span_of(base, h.value),
+            };
+        }
+        let version = if resp.version == Some(0) {
+            Version::HTTP_10
+        } else {
+            Version::HTTP_11
+        };
+        (len, resp.code.unwrap_or(0), version, resp.headers.len())
+    };
+    let head = buf.split_to(len).freeze();
+    let status = StatusCode::from_u16(code).map_err(|_| HeadError::Invalid("invalid status"))?;
+    let headers = header_map(&head, spans.get(..count).unwrap_or(&[]))?;
+    let framing = response_framing(&headers, status, method)?;
+    let keep_alive = framing != Framing::Close && wants_keep_alive(&headers, version);
+    Ok(Some(ResponseHead {
+        status,
+        version,
+        headers,
+        framing,
+        keep_alive,
+    }))
+}
+
+fn header_map(head: &Bytes, spans: &[Span]) -> Result<HeaderMap, HeadError> {
+    let mut map = HeaderMap::with_capacity(spans.len() + 8);
+    for s in spans {
+        let name_bytes = head.get(s.name.0..s.name.1).unwrap_or(&[]);
+        let name = HeaderName::from_bytes(name_bytes)
+            .map_err(|_| HeadError::Invalid("invalid header name"))?;
+        // httparse has checked the value's bytes (no CR, LF or NUL).
+        let value = HeaderValue::from_maybe_shared(head.slice(s.value.0..s.value.1))
+            .map_err(|_| HeadError::Invalid("invalid header value"))?;
+        map.append(name, value);
+    }
+    Ok(map)
+}
+
+/// Whether a comma-separated header (`Connection`, `Transfer-Encoding`) lists `token`.
+pub fn has_token(headers: &HeaderMap, name: &HeaderName, token: &str) -> bool {
+    headers.get_all(name).iter().any(|v| {
+        v.as_bytes()
+            .split(|&b| b == b',')
+            .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+    })
+}
+
+fn wants_keep_alive(headers: &HeaderMap, version: Version) -> bool {
+    if version == Version::HTTP_10 {
+        has_token(headers, &header::CONNECTION, "keep-alive")
+    } else {
+        !has_token(headers, &header::CONNECTION, "close")
+    }
+}
+
+/// `Transfer-Encoding` ends in `chunked`, is something else, or is absent.
+fn transfer_encoding(headers: &HeaderMap) -> Option<bool> {
+    let mut last = None;
+    for v in headers.get_all(header::TRANSFER_ENCODING) {
+        for t in v.as_bytes().split(|&b| b == b',') {
+            let t = t.trim_ascii();
+            if !t.is_empty() {
+                last = Some(t.eq_ignore_ascii_case(b"chunked"));
+            }
+        }
+    }
+    last
+}
+
+/// One `Content-Length` value (repeats must agree), or an error.
+fn content_length(headers: &HeaderMap) -> Result<Option<u64>, HeadError> {
+    let mut found: Option<u64> = None;
+    for v in headers.get_all(header::CONTENT_LENGTH) {
+        for part in v.as_bytes().split(|&b| b == b',') {
+            let part = part.trim_ascii();
+            if part.is_empty() || part.len() > 19 || !part.iter().all(u8::is_ascii_digit) {
+                return Err(HeadError::Invalid("invalid Content-Length"));
+            }
+            let n = std::str::from_utf8(part)
+                .ok()
+                .and_then(|s| s.parse::<u64>().ok())
+                .ok_or(HeadError::Invalid("invalid Content-Length"))?;
+            if found.is_some_and(|f| f != n) {
+                return Err(HeadError::Invalid("conflicting Content-Length"));
+            }
+            found = Some(n);
+        }
+    }
+    Ok(found)
+}
+
+fn request_framing(headers: &HeaderMap, version: Version) -> Result<Framing, HeadError> {
+    match transfer_encoding(headers) {
+        // Both framings at once is how requests get smuggled: refuse (as nginx does).
+        Some(_) if headers.contains_key(header::CONTENT_LENGTH) => Err(HeadError::Invalid(
+            "both Transfer-Encoding and Content-Length",
+        )),
+        Some(true) if version == Version::HTTP_11 => Ok(Framing::Chunked),
+        Some(_) => Err(HeadError::Invalid("unsupported Transfer-Encoding")),
+        None => Ok(match content_length(headers)? {
+            Some(0) | None => Framing::Empty,
+            Some(n) => Framing::Length(n),
+        }),
+    }
+}
+
+fn response_framing(
+    headers: &HeaderMap,
+    status: StatusCode,
+    method: &Method,
+) -> Result<Framing, HeadError> {
+    if *method == Method::HEAD
+        || status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED
+    {
+        return Ok(Framing::Empty);
+    }
+    match transfer_encoding(headers) {
+        Some(true) => Ok(Framing::Chunked),
+        Some(false) => Ok(Framing::Close),
+        None => Ok(match content_length(headers)? {
+            Some(0) => Framing::Empty,
+            Some(n) => Framing::Length(n),
+            None => Framing::Close,
+        }),
+    }
+}
+
+/// Whether a response with this status to this method carries no body on the wire.
+pub fn bodyless_response(method: &Method, status: StatusCode) -> bool {
+    *method == Method::HEAD
+        || status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED
+}
+
+/// Writes every header except the framing and connection ones, which the caller
+/// writes itself (`Content-Length` stays when `keep_length`: a bodyless response
+/// reports the length of the body it would have had).
+fn write_headers(out: &mut Vec<u8>, headers: &HeaderMap, keep_length: bool) {
+    for (name, value) in headers {
+        if (name == header::CONTENT_LENGTH && !keep_length)
+            || name == header::TRANSFER_ENCODING
+            || name == header::CONNECTION
+        {
+            continue;
+        }
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+fn write_framing(out: &mut Vec<u8>, framing: Framing) {
+    match framing {
+        Framing::Length(n) => {
+            out.extend_from_slice(b"content-length: ");
+            let digits = itoa_buf(n);
+            out.extend_from_slice(digits.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        Framing::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
+        Framing::Empty | Framing::Close => {}
+    }
+}
+
+/// Writes an HTTP/1.1 request head for the upstream. `target` is the origin-form path
+/// and query.
+pub fn write_request_head(
+    out: &mut Vec<u8>,
+    method: &Method,
+    target: &str,
+    headers: &HeaderMap,
+    framing: Framing,
+) {
+    out.extend_from_slice(method.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(target.as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    write_headers(out, headers, false);
+    write_framing(out, framing);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// What the client connection does after a response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Persist {
+    /// Keep it open; `announce` = say so (`Connection: keep-alive`, for HTTP/1.0).
+    KeepAlive { announce: bool },
+    /// Close it after this response (`Connection: close`).
+    Close,
+}
+
+/// Writes an HTTP/1.1 response head for the client. `Content-Length` and
+/// `Transfer-Encoding` come from `framing` (or, with `keep_length`, `Content-Length`
+/// from `headers`), `Connection` from `persist`; a `Date` is added when the headers
+/// have none.
+pub fn write_response_head(
+    out: &mut Vec<u8>,
+    status: StatusCode,
+    headers: &HeaderMap,
+    framing: Framing,
+    persist: Persist,
+    keep_length: bool,
+) {
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(status.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
+    out.extend_from_slice(b"\r\n");
+    write_headers(out, headers, keep_length);
+    if !headers.contains_key(header::DATE) {
+        out.extend_from_slice(b"date: ");
+        crate::h1::date::append(out);
+        out.extend_from_slice(b"\r\n");
+    }
+    write_framing(out, framing);
+    match persist {
+        Persist::Close => out.extend_from_slice(b"connection: close\r\n"),
+        Persist::KeepAlive { announce: true } => {
+            out.extend_from_slice(b"connection: keep-alive\r\n");
+        }
+        Persist::KeepAlive { announce: false } => {}
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Decimal digits of `n` without allocating.
+struct Digits {
+    buf: [u8; 20],
+    start: usize,
+}
+
+impl Digits {
+    fn as_bytes(&self) -> &[u8] {
+        self.buf.get(self.start..).unwrap_or(&[])
+    }
+}
+
+fn itoa_buf(mut n: u64) -> Digits {
+    let mut buf = [b'0'; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        if let Some(slot) = buf.get_mut(i) {
+            *slot = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 || i == 0 {
+            break;
+        }
+    }
+    Digits { buf, start: i }
+}
+
+#[cfg(test)]
+#[path = "head_tests.rs"]
+mod tests;

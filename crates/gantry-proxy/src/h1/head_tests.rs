@@ -1,0 +1,246 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use super::*;
+use proptest::prelude::*;
+
+fn req(raw: &[u8]) -> Result<Option<RequestHead>, HeadError> {
+    let mut buf = BytesMut::from(raw);
+    parse_request(&mut buf)
+}
+
+fn resp(raw: &[u8], method: Method) -> Result<Option<ResponseHead>, HeadError> {
+    let mut buf = BytesMut::from(raw);
+    parse_response(&mut buf, &method)
+}
+
+#[test]
+fn parses_a_request_and_leaves_the_rest() {
+    let mut buf = BytesMut::from(
+        &b"POST /a/b?x=1 HTTP/1.1\r\nHost: example.com\r\nContent-Length: 3\r\nX-Many: 1\r\nx-many: 2\r\n\r\nabcGET"[..],
+    );
+    let h = parse_request(&mut buf).unwrap().unwrap();
+    assert_eq!(h.method, Method::POST);
+    assert_eq!(h.uri.path(), "/a/b");
+    assert_eq!(h.uri.query(), Some("x=1"));
+    assert_eq!(h.version, Version::HTTP_11);
+    assert_eq!(h.framing, Framing::Length(3));
+    assert!(h.keep_alive);
+    assert_eq!(h.headers.get_all("x-many").iter().count(), 2);
+    assert_eq!(&buf[..], b"abcGET");
+}
+
+#[test]
+fn partial_heads_ask_for_more() {
+    assert!(req(b"GET / HTTP/1.1\r\nHost: a\r\n").unwrap().is_none());
+    assert!(req(b"GET /").unwrap().is_none());
+}
+
+#[test]
+fn keep_alive_follows_version_and_connection() {
+    let h = req(b"GET / HTTP/1.0\r\n\r\n").unwrap().unwrap();
+    assert!(!h.keep_alive);
+    let h = req(b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n")
+        .unwrap()
+        .unwrap();
+    assert!(h.keep_alive);
+    let h = req(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: foo, close\r\n\r\n")
+        .unwrap()
+        .unwrap();
+    assert!(!h.keep_alive);
+}
+
+#[test]
+fn framing_rules_refuse_smuggling_shapes() {
+    let h = req(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n")
+        .unwrap()
+        .unwrap();
+    assert_eq!(h.framing, Framing::Chunked);
+    for bad in [
+        &b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n"[..],
+        b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1 2\r\n\r\n",
+        b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
+        b"GET / HTTP/1.1\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+        b"GET / HTTP/2.0\r\nHost: a\r\n\r\n",
+        b"G@T / HTTP/1.1\r\nHost: a\r\n\r\n",
+        b"GET / HTTP/1.1\r\nBad Header: x\r\n\r\n",
+    ] {
+        assert!(
+            matches!(req(bad), Err(HeadError::Invalid(_))),
+            "{}",
+            String::from_utf8_lossy(bad)
+        );
+    }
+    let same = req(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nContent-Length: 4\r\n\r\n");
+    assert_eq!(same.unwrap().unwrap().framing, Framing::Length(4));
+}
+
+#[test]
+fn oversized_heads_are_414_or_400() {
+    let long_uri = format!(
+        "GET /{} HTTP/1.1\r\nHost: a\r\n\r\n",
+        "a".repeat(MAX_REQUEST_LINE + 1)
+    );
+    assert_eq!(
+        req(long_uri.as_bytes()).unwrap_err().status(),
+        StatusCode::URI_TOO_LONG
+    );
+    let long_uri_partial = format!("GET /{}", "a".repeat(MAX_HEAD_BYTES + 1));
+    assert_eq!(
+        req(long_uri_partial.as_bytes()).unwrap_err(),
+        HeadError::UriTooLong
+    );
+    let big = format!(
+        "GET / HTTP/1.1\r\nHost: a\r\nX-Big: {}\r\n",
+        "b".repeat(MAX_HEAD_BYTES)
+    );
+    assert_eq!(
+        req(big.as_bytes()).unwrap_err().status(),
+        StatusCode::BAD_REQUEST
+    );
+    let mut many = String::from("GET / HTTP/1.1\r\nHost: a\r\n");
+    for i in 0..MAX_HEADERS + 1 {
+        many.push_str(&format!("X-{i}: v\r\n"));
+    }
+    many.push_str("\r\n");
+    assert_eq!(req(many.as_bytes()).unwrap_err(), HeadError::TooLarge);
+}
+
+#[test]
+fn expect_continue_and_absolute_form() {
+    let h = req(
+        b"PUT http://example.com/x HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n",
+    )
+    .unwrap()
+    .unwrap();
+    assert!(h.expect_continue);
+    assert_eq!(h.uri.host(), Some("example.com"));
+}
+
+#[test]
+fn response_framing() {
+    let h = resp(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+        Method::GET,
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(h.framing, Framing::Length(2));
+    assert!(h.keep_alive);
+    let h = resp(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n",
+        Method::HEAD,
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(h.framing, Framing::Empty);
+    let h = resp(
+        b"HTTP/1.1 304 Not Modified\r\nContent-Length: 20\r\n\r\n",
+        Method::GET,
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(h.framing, Framing::Empty);
+    let h = resp(b"HTTP/1.1 200 OK\r\n\r\n", Method::GET)
+        .unwrap()
+        .unwrap();
+    assert_eq!(h.framing, Framing::Close);
+    assert!(!h.keep_alive);
+    let h = resp(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+        Method::GET,
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(h.framing, Framing::Chunked);
+    let h = resp(b"HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\n", Method::GET)
+        .unwrap()
+        .unwrap();
+    assert!(!h.keep_alive);
+    assert!(resp(b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n", Method::GET).is_err());
+    assert!(resp(b"HTTP/1.1 999999 OK\r\n\r\n", Method::GET).is_err());
+}
+
+#[test]
+fn writes_heads_with_framing_from_the_body() {
+    let mut h = HeaderMap::new();
+    h.insert("host", HeaderValue::from_static("up"));
+    h.insert("content-length", HeaderValue::from_static("999"));
+    h.insert("connection", HeaderValue::from_static("close"));
+    let mut out = Vec::new();
+    write_request_head(&mut out, &Method::POST, "/x?y", &h, Framing::Length(12));
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "POST /x?y HTTP/1.1\r\nhost: up\r\ncontent-length: 12\r\n\r\n"
+    );
+    let mut out = Vec::new();
+    h.insert(
+        "date",
+        HeaderValue::from_static("Sun, 06 Nov 1994 08:49:37 GMT"),
+    );
+    write_response_head(
+        &mut out,
+        StatusCode::NOT_FOUND,
+        &h,
+        Framing::Chunked,
+        Persist::Close,
+        false,
+    );
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "HTTP/1.1 404 Not Found\r\nhost: up\r\ndate: Sun, 06 Nov 1994 08:49:37 GMT\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n"
+    );
+    let mut out = Vec::new();
+    write_response_head(
+        &mut out,
+        StatusCode::OK,
+        &h,
+        Framing::Empty,
+        Persist::KeepAlive { announce: true },
+        true,
+    );
+    let s = String::from_utf8(out).unwrap();
+    assert!(s.contains("content-length: 999\r\n"), "{s}");
+    assert!(s.ends_with("connection: keep-alive\r\n\r\n"), "{s}");
+}
+
+#[test]
+fn digits() {
+    for n in [0u64, 7, 10, 12345, u64::MAX] {
+        assert_eq!(itoa_buf(n).as_bytes(), n.to_string().as_bytes());
+    }
+}
+
+proptest! {
+    #[test]
+    fn request_parser_never_panics(input in proptest::collection::vec(any::<u8>(), 0..2000)) {
+        let mut buf = BytesMut::from(&input[..]);
+        let _ = parse_request(&mut buf);
+    }
+
+    #[test]
+    fn response_parser_never_panics(input in proptest::collection::vec(any::<u8>(), 0..2000)) {
+        let mut buf = BytesMut::from(&input[..]);
+        let _ = parse_response(&mut buf, &Method::GET);
+    }
+
+    #[test]
+    fn header_values_survive_a_round_trip(values in proptest::collection::vec("[ -~]{0,40}", 1..20)) {
+        let mut h = HeaderMap::new();
+        for (i, v) in values.iter().enumerate() {
+            h.insert(HeaderName::from_bytes(format!("x-h{i}").as_bytes()).unwrap(), HeaderValue::from_str(v.trim()).unwrap());
+        }
+        let mut out = Vec::new();
+        write_request_head(&mut out, &Method::GET, "/", &h, Framing::Empty);
+        // Requests to upstreams need a Host to parse back as HTTP/1.1.
+        let mut wire = b"GET / HTTP/1.1\r\nhost: x\r\n".to_vec();
+        wire.extend_from_slice(out.splitn(2, |&b| b == b'\n').nth(1).unwrap());
+        let back = req(&wire).unwrap().unwrap();
+        for (name, v) in &h {
+            prop_assert_eq!(back.headers.get(name), Some(v));
+        }
+    }
+}
