@@ -189,6 +189,15 @@ impl ProxyBody {
     pub fn empty() -> Self {
         ProxyBody::Full { data: None }
     }
+
+    /// The upstream header lines this response still carries outside its `HeaderMap`
+    /// (a relayed upstream response, not yet merged).
+    pub fn take_relayed(&mut self) -> Option<crate::h1::raw::Relayed> {
+        match self {
+            ProxyBody::Upstream { inner } => inner.take_relayed(),
+            _ => None,
+        }
+    }
 }
 
 impl Body for ProxyBody {

@@ -122,7 +122,9 @@ pub async fn handle(
     req: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, Infallible> {
     let req = req.map(RequestBody::H2);
-    Ok(serve(&worker, &conn, req).await)
+    let mut resp = serve(&worker, &conn, req).await;
+    crate::respond::merge_relayed(&mut resp);
+    Ok(resp)
 }
 
 /// Serves one request. Never fails: every error becomes a Kong-shaped response.

@@ -185,7 +185,13 @@ impl PluginState {
     /// The response phases on the response about to go to the client: `response`
     /// (upstream responses, when a plugin implements it), `header_filter`, and a body
     /// that runs `body_filter` per chunk and `log` once it has been sent.
-    pub async fn finish(mut self, ctx: &Ctx<'_>, resp: Response<ProxyBody>) -> Response<ProxyBody> {
+    pub async fn finish(
+        mut self,
+        ctx: &Ctx<'_>,
+        mut resp: Response<ProxyBody>,
+    ) -> Response<ProxyBody> {
+        // Plugins see and change the whole header set.
+        crate::respond::merge_relayed(&mut resp);
         let source = if self.short_circuit {
             ResponseSource::Plugin
         } else {

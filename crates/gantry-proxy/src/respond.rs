@@ -8,6 +8,7 @@ use crate::body::ProxyBody;
 use crate::error_page::{self, ErrorSource};
 use crate::h1::client::ResponseBody;
 use crate::h1::head::ResponseHead;
+use crate::h1::raw::{HeaderLines, Relayed};
 use crate::handler::ProxyOptions;
 use crate::headers;
 use bytes::Bytes;
@@ -112,23 +113,40 @@ impl<'a> Ctx<'a> {
         resp
     }
 
-    /// The upstream's response as relayed to the client, with Kong's headers.
+    /// The upstream's response as relayed to the client, with Kong's headers. The
+    /// upstream's own lines ride along unparsed (see [`crate::h1::raw`]); the
+    /// response's `HeaderMap` holds what Gantry sets. [`merge_relayed`] makes one map
+    /// of both where a full view is needed.
     pub fn relay(
         &self,
         head: ResponseHead,
-        body: ResponseBody,
+        mut body: ResponseBody,
         proxy_latency: u128,
         upstream_latency: u128,
         client_version: Version,
     ) -> Response<ProxyBody> {
         let upstream_status = head.status;
-        let mut h = head.headers;
-        headers::strip_hop_by_hop(&mut h, false);
+        let raw = head.headers;
+        let mut h = HeaderMap::with_capacity(8);
         let o = &self.opts.headers;
         if o.via {
-            headers::append_via(&mut h, client_version);
+            let mine = headers::via_value(client_version);
+            let mut prev = raw.values_of("via").filter(|v| !v.is_empty()).peekable();
+            if prev.peek().is_some() {
+                let mut joined = Vec::with_capacity(64);
+                for v in prev {
+                    joined.extend_from_slice(v);
+                    joined.extend_from_slice(b", ");
+                }
+                joined.extend_from_slice(mine.as_bytes());
+                if let Ok(v) = HeaderValue::from_bytes(&joined) {
+                    h.insert(header::VIA, v);
+                }
+            } else {
+                h.insert(header::VIA, mine.clone());
+            }
         }
-        if o.server && !h.contains_key(header::SERVER) {
+        if o.server && !raw.has("server") {
             h.insert(
                 header::SERVER,
                 HeaderValue::from_static(headers::SERVER_TOKEN),
@@ -155,9 +173,19 @@ impl<'a> Ctx<'a> {
         if o.request_id {
             h.insert(headers::X_KONG_REQUEST_ID.clone(), self.request_id.clone());
         }
+        body.set_relayed(Relayed::new(raw));
         let mut resp = Response::new(ProxyBody::Upstream { inner: body });
         *resp.status_mut() = upstream_status;
         *resp.headers_mut() = h;
         resp
+    }
+}
+
+/// Folds a relayed response's upstream lines into its `HeaderMap`, for code that reads
+/// or changes the whole header set (plugins, the HTTP/2 server).
+pub fn merge_relayed(resp: &mut Response<ProxyBody>) {
+    if let Some(r) = resp.body_mut().take_relayed() {
+        let own = std::mem::take(resp.headers_mut());
+        *resp.headers_mut() = r.merged_into(own);
     }
 }

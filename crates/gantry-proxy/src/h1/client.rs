@@ -18,6 +18,7 @@ use crate::body::{BoxError, UpstreamBody};
 use crate::h1::chunked::{self, ChunkedDecoder, Decoded};
 use crate::h1::head::{self, Framing, ResponseHead};
 use crate::h1::io::{IdleTimer, UpstreamIo, write_two};
+use crate::h1::raw::Relayed;
 use crate::pool::{Pool, PoolKey};
 use crate::upstream::UpstreamError;
 
@@ -244,6 +245,9 @@ pub struct ResponseBody {
     pick: Option<gantry_balancer::Pick>,
     read_timeout: Duration,
     size: SizeHint,
+    /// The upstream's header lines not yet copied into the response (see
+    /// [`crate::h1::raw`]).
+    relayed: Option<Relayed>,
 }
 
 /// The upstream's body was cut short or malformed.
@@ -278,11 +282,22 @@ impl ResponseBody {
             pick,
             read_timeout,
             size,
+            relayed: None,
         };
         if matches!(body.decoder, Decoder::Done) {
             body.finish();
         }
         body
+    }
+
+    /// Attaches the upstream's header lines that still belong to the response.
+    pub fn set_relayed(&mut self, r: Relayed) {
+        self.relayed = Some(r);
+    }
+
+    /// Takes the upstream's header lines (to write them, or merge them into a map).
+    pub fn take_relayed(&mut self) -> Option<Relayed> {
+        self.relayed.take()
     }
 
     /// The body has been read whole: the connection goes back to the pool if it can

@@ -9,6 +9,8 @@ use bytes::{Bytes, BytesMut};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, StatusCode, Uri, Version};
 
+use super::raw::{HeaderLines, RawHeaders, Relayed, Span};
+
 /// Most header lines one message may carry (hyper's default is 100).
 pub const MAX_HEADERS: usize = 128;
 /// Largest request or response head, request line included (nginx's
@@ -68,27 +70,28 @@ pub struct RequestHead {
     pub expect_continue: bool,
 }
 
-/// A parsed response head.
+/// A parsed response head. Its header lines stay raw: relaying copies them.
 #[derive(Debug)]
 pub struct ResponseHead {
     pub status: StatusCode,
     pub version: Version,
-    pub headers: HeaderMap,
+    pub headers: RawHeaders,
     pub framing: Framing,
     /// The connection may carry another request after this response's body.
     pub keep_alive: bool,
 }
 
-/// Byte ranges of one header line inside the head buffer.
-#[derive(Clone, Copy, Default)]
-struct Span {
-    name: (usize, usize),
-    value: (usize, usize),
+const _: () = assert!(MAX_HEAD_BYTES < u16::MAX as usize);
+
+fn span_of(base: *const u8, part: &[u8]) -> (u16, u16) {
+    let start = (part.as_ptr() as usize).wrapping_sub(base as usize);
+    let start = u16::try_from(start).unwrap_or(u16::MAX);
+    let len = u16::try_from(part.len()).unwrap_or(0);
+    (start, start.saturating_add(len))
 }
 
-fn span_of(base: *const u8, part: &[u8]) -> (usize, usize) {
-    let start = (part.as_ptr() as usize).wrapping_sub(base as usize);
-    (start, start + part.len())
+fn range((a, b): (u16, u16)) -> std::ops::Range<usize> {
+    usize::from(a)..usize::from(b)
 }
 
 fn map_parse_error(e: httparse::Error) -> HeadError {
@@ -145,10 +148,11 @@ pub fn parse_request(buf: &mut BytesMut) -> Result<Option<RequestHead>, HeadErro
         let method = req.method.ok_or(HeadError::Invalid("missing method"))?;
         let method = Method::from_bytes(method.as_bytes())
             .map_err(|_| HeadError::Invalid("invalid method"))?;
-        let target = span_of(base, req.path.unwrap_or("").as_bytes());
-        if target.1 - target.0 > MAX_REQUEST_LINE {
+        let path = req.path.unwrap_or("");
+        if path.len() > MAX_REQUEST_LINE {
             return Err(HeadError::UriTooLong);
         }
+        let target = span_of(base, path.as_bytes());
         let version = if req.version == Some(0) {
             Version::HTTP_10
         } else {
@@ -157,7 +161,7 @@ pub fn parse_request(buf: &mut BytesMut) -> Result<Option<RequestHead>, HeadErro
         (len, method, target, version, req.headers.len())
     };
     let head = buf.split_to(len).freeze();
-    let uri = Uri::from_maybe_shared(head.slice(target.0..target.1))
+    let uri = Uri::from_maybe_shared(head.slice(range(target)))
         .map_err(|_| HeadError::Invalid("invalid request target"))?;
     let headers = header_map(&head, spans.get(..count).unwrap_or(&[]))?;
     let framing = request_framing(&headers, version)?;
@@ -224,7 +228,7 @@ pub fn parse_response(
     };
     let head = buf.split_to(len).freeze();
     let status = StatusCode::from_u16(code).map_err(|_| HeadError::Invalid("invalid status"))?;
-    let headers = header_map(&head, spans.get(..count).unwrap_or(&[]))?;
+    let headers = RawHeaders::new(head, spans.get(..count).unwrap_or(&[]).to_vec());
     let framing = response_framing(&headers, status, method)?;
     let keep_alive = framing != Framing::Close && wants_keep_alive(&headers, version);
     Ok(Some(ResponseHead {
@@ -239,11 +243,11 @@ pub fn parse_response(
 fn header_map(head: &Bytes, spans: &[Span]) -> Result<HeaderMap, HeadError> {
     let mut map = HeaderMap::with_capacity(spans.len() + 8);
     for s in spans {
-        let name_bytes = head.get(s.name.0..s.name.1).unwrap_or(&[]);
+        let name_bytes = head.get(range(s.name)).unwrap_or(&[]);
         let name = HeaderName::from_bytes(name_bytes)
             .map_err(|_| HeadError::Invalid("invalid header name"))?;
         // httparse has checked the value's bytes (no CR, LF or NUL).
-        let value = HeaderValue::from_maybe_shared(head.slice(s.value.0..s.value.1))
+        let value = HeaderValue::from_maybe_shared(head.slice(range(s.value)))
             .map_err(|_| HeadError::Invalid("invalid header value"))?;
         map.append(name, value);
     }
@@ -251,27 +255,26 @@ fn header_map(head: &Bytes, spans: &[Span]) -> Result<HeaderMap, HeadError> {
 }
 
 /// Whether a comma-separated header (`Connection`, `Transfer-Encoding`) lists `token`.
-pub fn has_token(headers: &HeaderMap, name: &HeaderName, token: &str) -> bool {
-    headers.get_all(name).iter().any(|v| {
-        v.as_bytes()
-            .split(|&b| b == b',')
+pub fn has_token(headers: &impl HeaderLines, name: &str, token: &str) -> bool {
+    headers.values_of(name).any(|v| {
+        v.split(|&b| b == b',')
             .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
     })
 }
 
-fn wants_keep_alive(headers: &HeaderMap, version: Version) -> bool {
+fn wants_keep_alive(headers: &impl HeaderLines, version: Version) -> bool {
     if version == Version::HTTP_10 {
-        has_token(headers, &header::CONNECTION, "keep-alive")
+        has_token(headers, "connection", "keep-alive")
     } else {
-        !has_token(headers, &header::CONNECTION, "close")
+        !has_token(headers, "connection", "close")
     }
 }
 
 /// `Transfer-Encoding` ends in `chunked`, is something else, or is absent.
-fn transfer_encoding(headers: &HeaderMap) -> Option<bool> {
+fn transfer_encoding(headers: &impl HeaderLines) -> Option<bool> {
     let mut last = None;
-    for v in headers.get_all(header::TRANSFER_ENCODING) {
-        for t in v.as_bytes().split(|&b| b == b',') {
+    for v in headers.values_of("transfer-encoding") {
+        for t in v.split(|&b| b == b',') {
             let t = t.trim_ascii();
             if !t.is_empty() {
                 last = Some(t.eq_ignore_ascii_case(b"chunked"));
@@ -282,10 +285,10 @@ fn transfer_encoding(headers: &HeaderMap) -> Option<bool> {
 }
 
 /// One `Content-Length` value (repeats must agree), or an error.
-fn content_length(headers: &HeaderMap) -> Result<Option<u64>, HeadError> {
+fn content_length(headers: &impl HeaderLines) -> Result<Option<u64>, HeadError> {
     let mut found: Option<u64> = None;
-    for v in headers.get_all(header::CONTENT_LENGTH) {
-        for part in v.as_bytes().split(|&b| b == b',') {
+    for v in headers.values_of("content-length") {
+        for part in v.split(|&b| b == b',') {
             let part = part.trim_ascii();
             if part.is_empty() || part.len() > 19 || !part.iter().all(u8::is_ascii_digit) {
                 return Err(HeadError::Invalid("invalid Content-Length"));
@@ -306,7 +309,7 @@ fn content_length(headers: &HeaderMap) -> Result<Option<u64>, HeadError> {
 fn request_framing(headers: &HeaderMap, version: Version) -> Result<Framing, HeadError> {
     match transfer_encoding(headers) {
         // Both framings at once is how requests get smuggled: refuse (as nginx does).
-        Some(_) if headers.contains_key(header::CONTENT_LENGTH) => Err(HeadError::Invalid(
+        Some(_) if headers.has("content-length") => Err(HeadError::Invalid(
             "both Transfer-Encoding and Content-Length",
         )),
         Some(true) if version == Version::HTTP_11 => Ok(Framing::Chunked),
@@ -319,7 +322,7 @@ fn request_framing(headers: &HeaderMap, version: Version) -> Result<Framing, Hea
 }
 
 fn response_framing(
-    headers: &HeaderMap,
+    headers: &RawHeaders,
     status: StatusCode,
     method: &Method,
 ) -> Result<Framing, HeadError> {
@@ -411,10 +414,13 @@ pub enum Persist {
 /// `Transfer-Encoding` come from `framing` (or, with `keep_length`, `Content-Length`
 /// from `headers`), `Connection` from `persist`; a `Date` is added when the headers
 /// have none.
+/// `relayed` are the upstream's lines still to copy (those that pass its filter).
+#[allow(clippy::too_many_arguments)]
 pub fn write_response_head(
     out: &mut Vec<u8>,
     status: StatusCode,
     headers: &HeaderMap,
+    relayed: Option<&Relayed>,
     framing: Framing,
     persist: Persist,
     keep_length: bool,
@@ -424,8 +430,25 @@ pub fn write_response_head(
     out.push(b' ');
     out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
     out.extend_from_slice(b"\r\n");
+    let mut has_date = headers.contains_key(header::DATE);
+    if let Some(r) = relayed {
+        for (name, value) in r.raw.lines() {
+            let pass = if name.eq_ignore_ascii_case(b"content-length") {
+                keep_length
+            } else {
+                r.passes(name, headers)
+            };
+            if pass {
+                has_date |= name.eq_ignore_ascii_case(b"date");
+                out.extend_from_slice(name);
+                out.extend_from_slice(b": ");
+                out.extend_from_slice(value);
+                out.extend_from_slice(b"\r\n");
+            }
+        }
+    }
     write_headers(out, headers, keep_length);
-    if !headers.contains_key(header::DATE) {
+    if !has_date {
         out.extend_from_slice(b"date: ");
         crate::h1::date::append(out);
         out.extend_from_slice(b"\r\n");

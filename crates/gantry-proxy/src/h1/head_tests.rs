@@ -185,6 +185,7 @@ fn writes_heads_with_framing_from_the_body() {
         &mut out,
         StatusCode::NOT_FOUND,
         &h,
+        None,
         Framing::Chunked,
         Persist::Close,
         false,
@@ -198,6 +199,7 @@ fn writes_heads_with_framing_from_the_body() {
         &mut out,
         StatusCode::OK,
         &h,
+        None,
         Framing::Empty,
         Persist::KeepAlive { announce: true },
         true,
@@ -205,6 +207,29 @@ fn writes_heads_with_framing_from_the_body() {
     let s = String::from_utf8(out).unwrap();
     assert!(s.contains("content-length: 999\r\n"), "{s}");
     assert!(s.ends_with("connection: keep-alive\r\n\r\n"), "{s}");
+}
+
+#[test]
+fn relays_upstream_lines_verbatim_minus_hop_by_hop() {
+    let raw = b"HTTP/1.1 200 OK\r\nServer: Origin\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\nConnection: keep-alive, X-Drop\r\nX-Drop: 1\r\nContent-Length: 2\r\nX-Kong-Proxy-Latency: 99\r\nX-Keep: a\r\n\r\nok";
+    let head = resp(raw, Method::GET).unwrap().unwrap();
+    let relayed = crate::h1::raw::Relayed::new(head.headers);
+    let mut own = HeaderMap::new();
+    own.insert("x-kong-proxy-latency", HeaderValue::from_static("1"));
+    let mut out = Vec::new();
+    write_response_head(
+        &mut out,
+        StatusCode::OK,
+        &own,
+        Some(&relayed),
+        Framing::Length(2),
+        Persist::KeepAlive { announce: false },
+        false,
+    );
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "HTTP/1.1 200 OK\r\nServer: Origin\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\nX-Keep: a\r\nx-kong-proxy-latency: 1\r\ncontent-length: 2\r\n\r\n"
+    );
 }
 
 #[test]

@@ -16,4 +16,5 @@ pub mod client;
 pub mod date;
 pub mod head;
 pub mod io;
+pub mod raw;
 pub mod server;

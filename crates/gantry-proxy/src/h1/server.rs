@@ -22,6 +22,7 @@ use crate::error_page::ErrorSource;
 use crate::h1::chunked::{self, ChunkedDecoder, Decoded};
 use crate::h1::head::{self, Framing, HeadError, Persist};
 use crate::h1::io::{IdleTimer, Rewind, write_two};
+use crate::h1::raw::HeaderLines;
 use crate::handler::{ConnInfo, Worker};
 use crate::respond::Ctx;
 
@@ -306,18 +307,29 @@ async fn write_response<S: ClientStream>(
     let (parts, mut body) = resp.into_parts();
     let status = parts.status;
     let mut headers = parts.headers;
+    let relayed = body.take_relayed();
     wbuf.clear();
 
     if head::bodyless_response(method, status) {
         let no_length = status.is_informational() || status == StatusCode::NO_CONTENT;
+        let has_length = headers.contains_key(http::header::CONTENT_LENGTH)
+            || relayed
+                .as_ref()
+                .is_some_and(|r| r.raw.has("content-length"));
         if no_length {
             headers.remove(http::header::CONTENT_LENGTH);
-        } else if !headers.contains_key(http::header::CONTENT_LENGTH)
-            && let Some(n) = body.size_hint().exact().filter(|n| *n > 0)
-        {
+        } else if !has_length && let Some(n) = body.size_hint().exact().filter(|n| *n > 0) {
             headers.insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(n));
         }
-        head::write_response_head(wbuf, status, &headers, Framing::Empty, persist, true);
+        head::write_response_head(
+            wbuf,
+            status,
+            &headers,
+            relayed.as_ref(),
+            Framing::Empty,
+            persist,
+            !no_length,
+        );
         let ok = send(io, timer, send_timeout, wbuf, &[]).await;
         // Run the body to its end (plugins log when it ends) without sending it.
         while let Some(Ok(_)) = poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {}
@@ -329,7 +341,15 @@ async fn write_response<S: ClientStream>(
         None if version == Version::HTTP_10 => (Framing::Close, Persist::Close),
         None => (Framing::Chunked, persist),
     };
-    head::write_response_head(wbuf, status, &headers, framing, persist, false);
+    head::write_response_head(
+        wbuf,
+        status,
+        &headers,
+        relayed.as_ref(),
+        framing,
+        persist,
+        false,
+    );
     let mut sent: u64 = 0;
     let mut complete = true;
     loop {

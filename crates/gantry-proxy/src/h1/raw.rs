@@ -1,0 +1,257 @@
+//! An upstream response's header lines as they arrived: the head's bytes and where
+//! each name and value sits in them. Relaying a response over HTTP/1.1 copies these
+//! lines to the client (minus hop-by-hop ones and those Gantry overrides) without
+//! ever building a `HeaderMap`; plugins and HTTP/2 get a map built on demand
+//! ([`RawHeaders::merged_into`]). Names keep the upstream's spelling, as nginx does.
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+
+/// Byte ranges of one header line inside the head (heads are at most
+/// [`super::head::MAX_HEAD_BYTES`], so `u16` offsets suffice).
+#[derive(Clone, Copy, Default, Debug)]
+pub struct Span {
+    pub name: (u16, u16),
+    pub value: (u16, u16),
+}
+
+fn range((a, b): (u16, u16)) -> std::ops::Range<usize> {
+    usize::from(a)..usize::from(b)
+}
+
+/// Header lines of one message, in order.
+#[derive(Clone, Debug, Default)]
+pub struct RawHeaders {
+    head: Bytes,
+    spans: Vec<Span>,
+}
+
+/// Something with header lines to look up by name (a `HeaderMap` or raw lines).
+pub trait HeaderLines {
+    /// Every value of `name` (lowercase), in order.
+    fn values_of<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]>;
+
+    fn has(&self, name: &str) -> bool {
+        self.values_of(name).next().is_some()
+    }
+}
+
+impl HeaderLines for HeaderMap {
+    fn values_of<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> {
+        self.get_all(name).iter().map(HeaderValue::as_bytes)
+    }
+}
+
+impl HeaderLines for RawHeaders {
+    fn values_of<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> {
+        self.lines()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, v)| v)
+    }
+}
+
+impl RawHeaders {
+    pub fn new(head: Bytes, spans: Vec<Span>) -> Self {
+        Self { head, spans }
+    }
+
+    /// `(name, value)` of every line, in order.
+    pub fn lines(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        self.spans.iter().map(|s| {
+            (
+                self.head.get(range(s.name)).unwrap_or(&[]),
+                self.head.get(range(s.value)).unwrap_or(&[]),
+            )
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// A `HeaderMap` of these lines (values share the head's bytes). Fails on a name or
+    /// value `http` does not accept.
+    pub fn to_map(&self) -> Result<HeaderMap, &'static str> {
+        let mut map = HeaderMap::with_capacity(self.spans.len() + 8);
+        for s in &self.spans {
+            let name = HeaderName::from_bytes(self.head.get(range(s.name)).unwrap_or(&[]))
+                .map_err(|_| "invalid header name")?;
+            let value = HeaderValue::from_maybe_shared(self.head.slice(range(s.value)))
+                .map_err(|_| "invalid header value")?;
+            map.append(name, value);
+        }
+        Ok(map)
+    }
+}
+
+/// Upstream response lines still to be relayed, with what decides which of them go:
+/// hop-by-hop names (the standard set and those the upstream's `Connection` lists)
+/// never do, and a name Gantry sets itself (in the response's own `HeaderMap`) wins
+/// over the upstream's.
+#[derive(Debug, Default)]
+pub struct Relayed {
+    pub raw: RawHeaders,
+    /// Names the upstream's `Connection` header marked hop-by-hop (lowercase).
+    listed: Vec<Vec<u8>>,
+}
+
+const HOP_BY_HOP: &[&[u8]] = &[
+    b"connection",
+    b"keep-alive",
+    b"proxy",
+    b"proxy-connection",
+    b"te",
+    b"trailer",
+    b"transfer-encoding",
+    b"upgrade",
+];
+
+/// Whether Gantry may set `name` itself (then the upstream's copy is dropped).
+fn gantry_may_set(name: &[u8]) -> bool {
+    name.eq_ignore_ascii_case(b"via")
+        || name.eq_ignore_ascii_case(b"server")
+        || name
+            .get(..7)
+            .is_some_and(|p| p.eq_ignore_ascii_case(b"x-kong-"))
+}
+
+impl Relayed {
+    pub fn new(raw: RawHeaders) -> Self {
+        let mut listed = Vec::new();
+        for v in raw.values_of("connection") {
+            for t in v.split(|&b| b == b',') {
+                let t = t.trim_ascii();
+                if !t.is_empty()
+                    && !t.eq_ignore_ascii_case(b"keep-alive")
+                    && !t.eq_ignore_ascii_case(b"close")
+                    && !t.eq_ignore_ascii_case(b"upgrade")
+                {
+                    listed.push(t.to_ascii_lowercase());
+                }
+            }
+        }
+        Self { raw, listed }
+    }
+
+    /// Whether the upstream line `name` goes to the client, next to `own` (the headers
+    /// Gantry set on the response). `Content-Length` is left to the caller (framing).
+    pub fn passes(&self, name: &[u8], own: &HeaderMap) -> bool {
+        if HOP_BY_HOP.iter().any(|h| name.eq_ignore_ascii_case(h)) {
+            return false;
+        }
+        if gantry_may_set(name) && HeaderName::from_bytes(name).is_ok_and(|n| own.contains_key(n)) {
+            return false;
+        }
+        !self
+            .listed
+            .iter()
+            .any(|l| name.eq_ignore_ascii_case(l.as_slice()))
+    }
+
+    /// The relayed lines and `own` as one `HeaderMap` (for plugins and HTTP/2): the
+    /// upstream's lines that pass, then Gantry's, which replace same-named ones
+    /// (`Set-Cookie` is added to, never replaced).
+    pub fn merged_into(self, own: HeaderMap) -> HeaderMap {
+        let mut map = HeaderMap::with_capacity(self.raw.len() + own.len());
+        for s in &self.raw.spans {
+            let name_bytes = self.raw.head.get(range(s.name)).unwrap_or(&[]);
+            if !self.passes(name_bytes, &own) {
+                continue;
+            }
+            let (Ok(name), Ok(value)) = (
+                HeaderName::from_bytes(name_bytes),
+                HeaderValue::from_maybe_shared(self.raw.head.slice(range(s.value))),
+            ) else {
+                continue;
+            };
+            map.append(name, value);
+        }
+        let mut last: Option<HeaderName> = None;
+        for (name, value) in own {
+            let name = match name {
+                Some(n) => {
+                    last = Some(n.clone());
+                    if n != header::SET_COOKIE {
+                        map.remove(&n);
+                    }
+                    n
+                }
+                None => match &last {
+                    Some(n) => n.clone(),
+                    None => continue,
+                },
+            };
+            map.append(name, value);
+        }
+        map
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn relayed(lines: &[(&str, &str)]) -> Relayed {
+        let mut head = Vec::new();
+        let mut spans = Vec::new();
+        for (n, v) in lines {
+            let ns = head.len() as u16;
+            head.extend_from_slice(n.as_bytes());
+            let ne = head.len() as u16;
+            head.extend_from_slice(b": ");
+            let vs = head.len() as u16;
+            head.extend_from_slice(v.as_bytes());
+            let ve = head.len() as u16;
+            head.extend_from_slice(b"\r\n");
+            spans.push(Span {
+                name: (ns, ne),
+                value: (vs, ve),
+            });
+        }
+        Relayed::new(RawHeaders::new(Bytes::from(head), spans))
+    }
+
+    #[test]
+    fn hop_by_hop_and_listed_lines_stay_behind() {
+        let r = relayed(&[
+            ("Connection", "keep-alive, X-Secret"),
+            ("X-Secret", "1"),
+            ("Keep-Alive", "timeout=5"),
+            ("Content-Type", "text/plain"),
+            ("Set-Cookie", "a=1"),
+            ("Via", "1.0 upstream"),
+            ("X-Kong-Upstream-Latency", "999"),
+        ]);
+        let mut own = HeaderMap::new();
+        own.insert("via", HeaderValue::from_static("1.0 upstream, 1.1 gantry"));
+        own.insert("x-kong-upstream-latency", HeaderValue::from_static("3"));
+        own.append("set-cookie", HeaderValue::from_static("b=2"));
+        let passing: Vec<&[u8]> = r
+            .raw
+            .lines()
+            .filter(|(n, _)| r.passes(n, &own))
+            .map(|(n, _)| n)
+            .collect();
+        assert_eq!(passing, vec![&b"Content-Type"[..], b"Set-Cookie"]);
+        let map = r.merged_into(own);
+        assert_eq!(map["content-type"], "text/plain");
+        assert_eq!(map["via"], "1.0 upstream, 1.1 gantry");
+        assert_eq!(map["x-kong-upstream-latency"], "3");
+        let cookies: Vec<_> = map.get_all("set-cookie").iter().collect();
+        assert_eq!(cookies, vec!["a=1", "b=2"]);
+        assert!(!map.contains_key("x-secret") && !map.contains_key("connection"));
+    }
+
+    #[test]
+    fn lookups_ignore_case() {
+        let r = relayed(&[("SERVER", "nginx"), ("x-a", "1"), ("X-A", "2")]);
+        assert!(r.raw.has("server"));
+        assert_eq!(r.raw.values_of("x-a").count(), 2);
+        assert_eq!(r.raw.to_map().unwrap().get_all("x-a").iter().count(), 2);
+    }
+}
