@@ -16,6 +16,7 @@ use crate::error_page::{self, ErrorSource};
 use crate::h1;
 use crate::h1::client::{Checkin, ResponseBody};
 use crate::handler::Worker;
+use crate::headers::UpstreamHeaders;
 use crate::pool::{PeerAddr, PoolKey, TlsPeer};
 use crate::respond::Ctx;
 use crate::snapshot::{Destination, ServiceRuntime};
@@ -107,12 +108,13 @@ pub async fn send(
     ctx: &Ctx<'_>,
     service: &ServiceRuntime,
     req: Request<UpstreamBody<'_>>,
+    kong_headers: &UpstreamHeaders,
     preserved_host: Option<HeaderValue>,
     client_version: Version,
     mut tries: Option<Tries>,
 ) -> Response<ProxyBody> {
     let attempts = u32::from(service.service.retries) + 1;
-    let (mut parts, mut body) = req.into_parts();
+    let (parts, mut body) = req.into_parts();
     let balanced = matches!(service.destination, Destination::Balanced(_));
     let replayable = balanced && attempts > 1 && idempotent(&parts.method) && body.is_empty();
     let framing = body.framing_for(&parts.method);
@@ -129,9 +131,16 @@ pub async fn send(
             Ok(a) => a,
             Err(resp) => return resp,
         };
-        parts.headers.insert(header::HOST, attempt.host);
         head.clear();
-        h1::head::write_request_head(&mut head, &parts.method, target, &parts.headers, framing);
+        h1::head::write_request_head(
+            &mut head,
+            &parts.method,
+            target,
+            &parts.headers,
+            kong_headers,
+            &attempt.host,
+            framing,
+        );
         let sent_at = Instant::now();
         let proxy_latency = sent_at.duration_since(ctx.start).as_millis();
         // Connect (or reuse) first: connection failures move on to the next peer with

@@ -21,7 +21,7 @@ use crate::body::{ProxyBody, RequestBody, UpstreamBody};
 use crate::downstream::{forwarded_ip, is_trusted, request_host, strip_port};
 use crate::error_page::{ErrorFormat, ErrorSource};
 use crate::h1::server::ClientConnOptions;
-use crate::headers::{self, ForwardedFacts, HeaderOptions};
+use crate::headers::{self, ForwardedFacts, HeaderOptions, UpstreamHeaders};
 use crate::plugin_phase::{self, PluginState};
 use crate::pool::{KeepaliveOptions, Pool};
 use crate::respond::Ctx;
@@ -294,7 +294,6 @@ async fn forward(
         }
     }
 
-    headers::strip_hop_by_hop(&mut headers, true);
     let facts = ForwardedFacts {
         client_ip: real_ip.as_ref().unwrap_or(&conn.peer_ip),
         trusted: conn.trusted,
@@ -306,7 +305,7 @@ async fn forward(
         version,
         request_id: &ctx.request_id,
     };
-    headers::set_upstream_request_headers(&mut headers, &facts, &opts.headers);
+    let kong_headers = UpstreamHeaders::new(&headers, &facts, &opts.headers);
 
     let up_body = match (buffered, body) {
         (Some(b), _) if !b.is_empty() => UpstreamBody::Full(b),
@@ -363,6 +362,7 @@ async fn forward(
         ctx,
         routed.service,
         up_req,
+        &kong_headers,
         preserved_host,
         version,
         tries,

@@ -18,10 +18,6 @@ static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host"
 static X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
 static X_FORWARDED_PATH: HeaderName = HeaderName::from_static("x-forwarded-path");
 static X_FORWARDED_PREFIX: HeaderName = HeaderName::from_static("x-forwarded-prefix");
-static X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
-static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
-static PROXY: HeaderName = HeaderName::from_static("proxy");
-static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 
 /// Which Kong headers to emit (kong.conf `headers` and `headers_upstream`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,56 +63,6 @@ impl HeaderOptions {
             upstream_request_id: false,
         }
     }
-}
-
-/// Removes hop-by-hop headers: those named in `Connection`, plus the standard set.
-/// `keep_te_trailers` keeps `TE: trailers` (the client asked for trailers).
-pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_te_trailers: bool) {
-    if let Some(conn) = headers.remove(header::CONNECTION) {
-        let listed: Vec<HeaderName> = headers_named_in(&conn);
-        for name in listed {
-            // Kong keeps the semantics of keep-alive/close/upgrade tokens but removes
-            // any other header the client marked hop-by-hop.
-            headers.remove(&name);
-        }
-        // Further Connection values (repeated header lines).
-        while let Some(more) = headers.remove(header::CONNECTION) {
-            for name in headers_named_in(&more) {
-                headers.remove(&name);
-            }
-        }
-    }
-    headers.remove(&KEEP_ALIVE);
-    headers.remove(&PROXY);
-    headers.remove(&PROXY_CONNECTION);
-    headers.remove(header::TRANSFER_ENCODING);
-    headers.remove(header::UPGRADE);
-    headers.remove(header::TRAILER);
-    let te_trailers = keep_te_trailers
-        && headers.get_all(header::TE).iter().any(|v| {
-            v.to_str()
-                .is_ok_and(|s| s.to_ascii_lowercase().contains("trailers"))
-        });
-    headers.remove(header::TE);
-    if te_trailers {
-        headers.insert(header::TE, HeaderValue::from_static("trailers"));
-    }
-}
-
-fn headers_named_in(value: &HeaderValue) -> Vec<HeaderName> {
-    let Ok(s) = value.to_str() else {
-        return Vec::new();
-    };
-    s.split(',')
-        .map(str::trim)
-        .filter(|t| {
-            !t.is_empty()
-                && !t.eq_ignore_ascii_case("keep-alive")
-                && !t.eq_ignore_ascii_case("close")
-                && !t.eq_ignore_ascii_case("upgrade")
-        })
-        .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok())
-        .collect()
 }
 
 /// `Via` values for the common client versions, built once (the hot path clones them,
@@ -166,80 +112,219 @@ pub struct ForwardedFacts<'a> {
     pub request_id: &'a HeaderValue,
 }
 
-/// Sets Kong's upstream request headers (everything but `Host`).
-pub fn set_upstream_request_headers(
-    headers: &mut HeaderMap,
-    facts: &ForwardedFacts<'_>,
-    opts: &HeaderOptions,
-) {
-    match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-        Some(prev) if !prev.is_empty() => {
-            let joined = format!("{prev}, {}", facts.client_ip.to_str().unwrap_or(""));
-            set(headers, &X_FORWARDED_FOR, &joined);
-        }
-        _ => {
-            headers.insert(X_FORWARDED_FOR.clone(), facts.client_ip.clone());
-        }
-    }
-    headers.insert(X_REAL_IP.clone(), facts.client_ip.clone());
+/// What happens to one Kong-managed request header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Managed {
+    /// The client's lines are dropped and this value is sent.
+    Set(HeaderValue),
+    /// The client's lines go through as they are (a trusted peer's, or unmanaged).
+    Keep,
+    /// The client's lines are dropped.
+    Remove,
+}
 
-    let trusted = facts.trusted;
-    put(headers, &X_FORWARDED_PROTO, facts.scheme.clone(), trusted);
-    if let Some(host) = &facts.host {
-        put(headers, &X_FORWARDED_HOST, host.clone(), trusted);
-    }
-    put(
-        headers,
-        &X_FORWARDED_PORT,
-        facts.listener_port.clone(),
-        trusted,
-    );
-    if !(trusted && headers.contains_key(&X_FORWARDED_PATH)) {
-        set(headers, &X_FORWARDED_PATH, facts.path);
-    }
-    match facts.prefix {
-        Some(p) if !(trusted && headers.contains_key(&X_FORWARDED_PREFIX)) => {
-            set(headers, &X_FORWARDED_PREFIX, p);
-        }
-        Some(_) => {}
-        None if !trusted => {
-            headers.remove(&X_FORWARDED_PREFIX);
-        }
-        None => {}
-    }
-    if opts.via {
-        append_via(headers, facts.version);
-    }
-    if opts.upstream_request_id {
-        headers.insert(X_KONG_REQUEST_ID.clone(), facts.request_id.clone());
+/// Kong's headers on the way to the upstream (kong-reference §5.2), decided once per
+/// request and applied while the request head is written
+/// ([`crate::h1::head::write_request_head`]): the client's `HeaderMap` is never
+/// edited, so no header is removed or inserted in it on the hot path.
+#[derive(Debug, Clone)]
+pub struct UpstreamHeaders {
+    forwarded_for: HeaderValue,
+    real_ip: HeaderValue,
+    proto: Managed,
+    host: Managed,
+    port: Managed,
+    path: Managed,
+    prefix: Managed,
+    /// `None`: `Via` is off and the client's goes through.
+    via: Option<HeaderValue>,
+    request_id: Option<HeaderValue>,
+    /// Names the client's `Connection` header marked hop-by-hop.
+    listed: Vec<HeaderName>,
+    /// The client asked for trailers (`TE: trailers` is the one `TE` forwarded).
+    te_trailers: bool,
+}
+
+/// Which rule a client request header falls under when forwarded.
+enum Role {
+    HopByHop,
+    Te,
+    Framing,
+    Host,
+    Via,
+    ForwardedFor,
+    RealIp,
+    Proto,
+    ForwardedHost,
+    Port,
+    Path,
+    Prefix,
+    RequestId,
+    Other,
+}
+
+fn role(name: &HeaderName) -> Role {
+    match name.as_str() {
+        "connection" | "keep-alive" | "proxy" | "proxy-connection" | "trailer"
+        | "transfer-encoding" | "upgrade" => Role::HopByHop,
+        "te" => Role::Te,
+        "content-length" => Role::Framing,
+        "host" => Role::Host,
+        "via" => Role::Via,
+        "x-forwarded-for" => Role::ForwardedFor,
+        "x-real-ip" => Role::RealIp,
+        "x-forwarded-proto" => Role::Proto,
+        "x-forwarded-host" => Role::ForwardedHost,
+        "x-forwarded-port" => Role::Port,
+        "x-forwarded-path" => Role::Path,
+        "x-forwarded-prefix" => Role::Prefix,
+        "x-kong-request-id" => Role::RequestId,
+        _ => Role::Other,
     }
 }
 
-/// Sets `name` — unless the peer is trusted and already sent one (pass-through).
-fn put(headers: &mut HeaderMap, name: &HeaderName, value: HeaderValue, trusted: bool) {
-    if trusted && headers.contains_key(name) {
-        return;
-    }
-    headers.insert(name.clone(), value);
+/// Names a `Connection` value marks hop-by-hop (its `keep-alive`, `close` and
+/// `upgrade` tokens are connection options, not names).
+fn headers_named_in(value: &HeaderValue) -> Vec<HeaderName> {
+    let Ok(s) = value.to_str() else {
+        return Vec::new();
+    };
+    s.split(',')
+        .map(str::trim)
+        .filter(|t| {
+            !t.is_empty()
+                && !t.eq_ignore_ascii_case("keep-alive")
+                && !t.eq_ignore_ascii_case("close")
+                && !t.eq_ignore_ascii_case("upgrade")
+        })
+        .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok())
+        .collect()
 }
 
-/// Appends `<version> gantry/<v>` to any existing `Via`.
-pub fn append_via(headers: &mut HeaderMap, version: http::Version) {
-    let mine = via_value(version);
-    match headers.get(header::VIA).and_then(|v| v.to_str().ok()) {
-        Some(prev) if !prev.is_empty() => {
-            let joined = format!("{prev}, {}", mine.to_str().unwrap_or(""));
-            set(headers, &header::VIA, &joined);
-        }
-        _ => {
-            headers.insert(header::VIA, mine.clone());
-        }
-    }
+fn joined(prev: &[u8], next: &[u8]) -> Option<HeaderValue> {
+    let mut v = Vec::with_capacity(prev.len() + 2 + next.len());
+    v.extend_from_slice(prev);
+    v.extend_from_slice(b", ");
+    v.extend_from_slice(next);
+    HeaderValue::from_bytes(&v).ok()
 }
 
-fn set(headers: &mut HeaderMap, name: &HeaderName, value: &str) {
-    if let Ok(v) = HeaderValue::from_str(value) {
-        headers.insert(name.clone(), v);
+fn str_value(s: &str) -> Managed {
+    HeaderValue::from_str(s).map_or(Managed::Keep, Managed::Set)
+}
+
+impl UpstreamHeaders {
+    /// Decides Kong's upstream headers for a request with client headers `headers`.
+    pub fn new(headers: &HeaderMap, facts: &ForwardedFacts<'_>, opts: &HeaderOptions) -> Self {
+        let trusted = facts.trusted;
+        // A trusted peer's own X-Forwarded-* pass through; anyone else's are replaced.
+        let keep_or = |name: &HeaderName, value: Managed| {
+            if trusted && headers.contains_key(name) {
+                Managed::Keep
+            } else {
+                value
+            }
+        };
+        let ip = facts.client_ip;
+        let forwarded_for = match headers.get(&X_FORWARDED_FOR) {
+            Some(prev) if !prev.is_empty() => {
+                joined(prev.as_bytes(), ip.as_bytes()).unwrap_or_else(|| ip.clone())
+            }
+            _ => ip.clone(),
+        };
+        let prefix = match facts.prefix {
+            Some(p) => keep_or(&X_FORWARDED_PREFIX, str_value(p)),
+            None if trusted => Managed::Keep,
+            None => Managed::Remove,
+        };
+        let via = opts.via.then(|| {
+            let mine = via_value(facts.version);
+            match headers.get(header::VIA) {
+                Some(prev) if !prev.is_empty() => {
+                    joined(prev.as_bytes(), mine.as_bytes()).unwrap_or_else(|| mine.clone())
+                }
+                _ => mine.clone(),
+            }
+        });
+        let mut listed = Vec::new();
+        for v in headers.get_all(header::CONNECTION) {
+            listed.extend(headers_named_in(v));
+        }
+        let te_trailers = headers.get_all(header::TE).iter().any(|v| {
+            v.as_bytes()
+                .split(|&b| b == b',')
+                .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"trailers"))
+        });
+        UpstreamHeaders {
+            forwarded_for,
+            real_ip: ip.clone(),
+            proto: keep_or(&X_FORWARDED_PROTO, Managed::Set(facts.scheme.clone())),
+            host: match &facts.host {
+                Some(h) => keep_or(&X_FORWARDED_HOST, Managed::Set(h.clone())),
+                None => Managed::Keep,
+            },
+            port: keep_or(&X_FORWARDED_PORT, Managed::Set(facts.listener_port.clone())),
+            path: keep_or(&X_FORWARDED_PATH, str_value(facts.path)),
+            prefix,
+            via,
+            request_id: opts.upstream_request_id.then(|| facts.request_id.clone()),
+            listed,
+            te_trailers,
+        }
+    }
+
+    /// Whether the client's line `name` is forwarded as it is.
+    fn forwards(&self, name: &HeaderName) -> bool {
+        let keep = |m: &Managed| *m == Managed::Keep;
+        match role(name) {
+            Role::HopByHop
+            | Role::Te
+            | Role::Framing
+            | Role::Host
+            | Role::ForwardedFor
+            | Role::RealIp => false,
+            Role::Via => self.via.is_none(),
+            Role::Proto => keep(&self.proto),
+            Role::ForwardedHost => keep(&self.host),
+            Role::Port => keep(&self.port),
+            Role::Path => keep(&self.path),
+            Role::Prefix => keep(&self.prefix),
+            Role::RequestId => self.request_id.is_none(),
+            Role::Other => self.listed.is_empty() || !self.listed.contains(name),
+        }
+    }
+
+    /// The client's headers that go upstream unchanged, then Kong's (the caller adds
+    /// `Host` and the framing).
+    pub fn for_each(&self, headers: &HeaderMap, mut f: impl FnMut(&[u8], &[u8])) {
+        for (name, value) in headers {
+            if self.forwards(name) {
+                f(name.as_str().as_bytes(), value.as_bytes());
+            }
+        }
+        if self.te_trailers {
+            f(b"te", b"trailers");
+        }
+        f(b"x-forwarded-for", self.forwarded_for.as_bytes());
+        f(b"x-real-ip", self.real_ip.as_bytes());
+        let managed = [
+            (&b"x-forwarded-proto"[..], &self.proto),
+            (b"x-forwarded-host", &self.host),
+            (b"x-forwarded-port", &self.port),
+            (b"x-forwarded-path", &self.path),
+            (b"x-forwarded-prefix", &self.prefix),
+        ];
+        for (name, m) in managed {
+            if let Managed::Set(v) = m {
+                f(name, v.as_bytes());
+            }
+        }
+        if let Some(v) = &self.via {
+            f(b"via", v.as_bytes());
+        }
+        if let Some(v) = &self.request_id {
+            f(b"x-kong-request-id", v.as_bytes());
+        }
     }
 }
 
@@ -260,28 +345,11 @@ pub fn millis_value(ms: u128) -> HeaderValue {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     fn hv(s: &'static str) -> HeaderValue {
         HeaderValue::from_static(s)
-    }
-
-    #[test]
-    fn connection_listed_headers_are_removed() {
-        let mut h = HeaderMap::new();
-        h.insert(header::CONNECTION, hv("keep-alive, X-Secret"));
-        h.insert("x-secret", hv("1"));
-        h.insert("keep-alive", hv("timeout=5"));
-        h.insert("proxy-connection", hv("keep-alive"));
-        h.insert("x-kept", hv("1"));
-        h.insert(header::TE, hv("trailers, deflate"));
-        strip_hop_by_hop(&mut h, true);
-        assert!(!h.contains_key("x-secret"));
-        assert!(!h.contains_key("keep-alive"));
-        assert!(!h.contains_key(header::CONNECTION));
-        assert!(!h.contains_key("proxy-connection"));
-        assert_eq!(h.get(header::TE), Some(&hv("trailers")));
-        assert!(h.contains_key("x-kept"));
     }
 
     static IP: HeaderValue = HeaderValue::from_static("10.0.0.7");
@@ -302,22 +370,90 @@ mod tests {
         }
     }
 
+    /// The upstream request's headers as written, lowercased, in order.
+    fn sent(h: &HeaderMap, trusted: bool, opts: &HeaderOptions) -> Vec<(String, String)> {
+        let u = UpstreamHeaders::new(h, &facts(trusted), opts);
+        let mut out = Vec::new();
+        u.for_each(h, |n, v| {
+            out.push((
+                String::from_utf8(n.to_vec()).unwrap(),
+                String::from_utf8(v.to_vec()).unwrap(),
+            ));
+        });
+        out
+    }
+
+    fn get<'a>(sent: &'a [(String, String)], name: &str) -> Vec<&'a str> {
+        sent.iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    #[test]
+    fn hop_by_hop_and_connection_listed_headers_stay_behind() {
+        let mut h = HeaderMap::new();
+        h.insert(header::CONNECTION, hv("keep-alive, X-Secret"));
+        h.insert("x-secret", hv("1"));
+        h.insert("keep-alive", hv("timeout=5"));
+        h.insert("proxy-connection", hv("keep-alive"));
+        h.insert("x-kept", hv("1"));
+        h.insert(header::TE, hv("trailers, deflate"));
+        h.insert(header::HOST, hv("client-host"));
+        h.insert(header::CONTENT_LENGTH, hv("5"));
+        let s = sent(&h, false, &HeaderOptions::default());
+        for gone in [
+            "x-secret",
+            "keep-alive",
+            "connection",
+            "proxy-connection",
+            "host",
+            "content-length",
+        ] {
+            assert!(get(&s, gone).is_empty(), "{gone} forwarded");
+        }
+        assert_eq!(get(&s, "te"), vec!["trailers"]);
+        assert_eq!(get(&s, "x-kept"), vec!["1"]);
+    }
+
     #[test]
     fn untrusted_peer_gets_forwarded_headers_overwritten() {
         let mut h = HeaderMap::new();
         h.insert("x-forwarded-for", hv("1.2.3.4"));
         h.insert("x-forwarded-proto", hv("https"));
+        h.insert("x-forwarded-prefix", hv("/evil"));
+        h.insert("x-kong-request-id", hv("forged"));
         h.insert("via", hv("1.0 fred"));
-        set_upstream_request_headers(&mut h, &facts(false), &HeaderOptions::default());
-        assert_eq!(h["x-forwarded-for"], "1.2.3.4, 10.0.0.7");
-        assert_eq!(h["x-forwarded-proto"], "http");
-        assert_eq!(h["x-forwarded-host"], "example.com");
-        assert_eq!(h["x-forwarded-port"], "8000");
-        assert_eq!(h["x-forwarded-path"], "/a/b");
-        assert_eq!(h["x-forwarded-prefix"], "/a");
-        assert_eq!(h["x-real-ip"], "10.0.0.7");
-        assert_eq!(h["via"], format!("1.0 fred, 1.1 {SERVER_TOKEN}").as_str());
-        assert_eq!(h["x-kong-request-id"], "abc");
+        let s = sent(&h, false, &HeaderOptions::default());
+        assert_eq!(get(&s, "x-forwarded-for"), vec!["1.2.3.4, 10.0.0.7"]);
+        assert_eq!(get(&s, "x-forwarded-proto"), vec!["http"]);
+        assert_eq!(get(&s, "x-forwarded-host"), vec!["example.com"]);
+        assert_eq!(get(&s, "x-forwarded-port"), vec!["8000"]);
+        assert_eq!(get(&s, "x-forwarded-path"), vec!["/a/b"]);
+        assert_eq!(get(&s, "x-forwarded-prefix"), vec!["/a"]);
+        assert_eq!(get(&s, "x-real-ip"), vec!["10.0.0.7"]);
+        assert_eq!(
+            get(&s, "via"),
+            vec![format!("1.0 fred, 1.1 {SERVER_TOKEN}").as_str()]
+        );
+        assert_eq!(get(&s, "x-kong-request-id"), vec!["abc"]);
+    }
+
+    #[test]
+    fn untrusted_prefix_is_removed_when_nothing_was_stripped() {
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-prefix", hv("/evil"));
+        let u = UpstreamHeaders::new(
+            &h,
+            &ForwardedFacts {
+                prefix: None,
+                ..facts(false)
+            },
+            &HeaderOptions::default(),
+        );
+        let mut names = Vec::new();
+        u.for_each(&h, |n, _| names.push(n.to_vec()));
+        assert!(!names.iter().any(|n| n == b"x-forwarded-prefix"));
     }
 
     #[test]
@@ -325,11 +461,14 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("x-forwarded-proto", hv("https"));
         h.insert("x-forwarded-port", hv("443"));
-        set_upstream_request_headers(&mut h, &facts(true), &HeaderOptions::off());
-        assert_eq!(h["x-forwarded-proto"], "https");
-        assert_eq!(h["x-forwarded-port"], "443");
-        assert_eq!(h["x-forwarded-host"], "example.com");
-        assert!(!h.contains_key("via"));
-        assert!(!h.contains_key("x-kong-request-id"));
+        h.insert("via", hv("1.0 fred"));
+        h.insert("x-kong-request-id", hv("theirs"));
+        let s = sent(&h, true, &HeaderOptions::off());
+        assert_eq!(get(&s, "x-forwarded-proto"), vec!["https"]);
+        assert_eq!(get(&s, "x-forwarded-port"), vec!["443"]);
+        assert_eq!(get(&s, "x-forwarded-host"), vec!["example.com"]);
+        // Via and the request id are off: the client's go through untouched.
+        assert_eq!(get(&s, "via"), vec!["1.0 fred"]);
+        assert_eq!(get(&s, "x-kong-request-id"), vec!["theirs"]);
     }
 }

@@ -22,7 +22,7 @@ use tokio::sync::{Notify, watch};
 
 use crate::h1;
 use crate::h1::io::Rewind;
-use crate::h1::server::Served;
+use crate::h1::server::{Served, Stop};
 use crate::handler::{self, ConnInfo, ProxyOptions, SharedSnapshot, Worker};
 use crate::pool::Pool;
 use crate::tls::{self, SniResolver, UpstreamTls};
@@ -196,6 +196,14 @@ fn run_worker(listeners: Vec<WorkerListener>, worker: Worker, shutdown: watch::R
     rt.block_on(async move {
         let worker = Arc::new(worker);
         let conns = Conns::new();
+        {
+            let stop = Arc::clone(&conns.stop);
+            let mut rx = shutdown.clone();
+            tokio::spawn(async move {
+                let _ = rx.wait_for(|stopping| *stopping).await;
+                stop.trigger();
+            });
+        }
         let mut accepts = Vec::new();
         for (l, tls) in listeners {
             let listener = match TcpListener::from_std(l) {
@@ -229,7 +237,9 @@ fn run_worker(listeners: Vec<WorkerListener>, worker: Worker, shutdown: watch::R
         sweeper.abort();
         // HTTP/1 connections close once their in-flight request is answered; HTTP/2
         // ones get GOAWAY from hyper's graceful shutdown.
-        let Conns { active, graceful } = conns;
+        let Conns {
+            active, graceful, ..
+        } = conns;
         let graceful = Arc::try_unwrap(graceful).unwrap_or_else(|_| GracefulShutdown::new());
         tokio::select! {
             _ = async { tokio::join!(graceful.shutdown(), active.idle()) } => {}
@@ -245,6 +255,7 @@ fn run_worker(listeners: Vec<WorkerListener>, worker: Worker, shutdown: watch::R
 struct Conns {
     active: Arc<ActiveCount>,
     graceful: Arc<GracefulShutdown>,
+    stop: Arc<Stop>,
 }
 
 impl Conns {
@@ -252,6 +263,7 @@ impl Conns {
         Self {
             active: Arc::new(ActiveCount::default()),
             graceful: Arc::new(GracefulShutdown::new()),
+            stop: Arc::new(Stop::default()),
         }
     }
 }
@@ -318,14 +330,13 @@ async fn accept_loop(
         let _ = stream.set_nodelay(true);
         let w = Arc::clone(&worker);
         let conns = conns.clone();
-        let mut shutdown = shutdown.clone();
         match &tls {
             None => {
                 tokio::spawn(async move {
                     let _active = conns.active.enter();
                     let info = Arc::new(ConnInfo::new(peer, local, false, None, &w.opts));
                     if let Served::Http2(io) =
-                        h1::server::serve(stream, &w, &info, &mut shutdown, true).await
+                        h1::server::serve(stream, &w, &info, &conns.stop, true).await
                     {
                         serve_h2(&conns.graceful, io, w, info);
                     }
@@ -362,7 +373,7 @@ async fn accept_loop(
                             info,
                         );
                     } else if let Served::Http2(io) =
-                        h1::server::serve(tls_stream, &w, &info, &mut shutdown, false).await
+                        h1::server::serve(tls_stream, &w, &info, &conns.stop, false).await
                     {
                         serve_h2(&conns.graceful, io, w, info);
                     }

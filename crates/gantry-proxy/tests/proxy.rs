@@ -423,6 +423,38 @@ async fn shutdown_lets_in_flight_requests_finish() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_closes_idle_keepalive_connections_at_once() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let o = origin().await;
+    let mut p = Proxy::start(
+        &one_route("127.0.0.1", o.addr.port(), None, &["/"]),
+        ProxyOptions::default(),
+    );
+    let mut idle = tokio::net::TcpStream::connect(p.addr).await.unwrap();
+    idle.write_all(b"GET /x HTTP/1.1\r\nHost: a\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = vec![0u8; 8192];
+    let n = idle.read(&mut buf).await.unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    let server = p.server.take().unwrap();
+    let started = std::time::Instant::now();
+    let stopper = std::thread::spawn(move || server.shutdown(Duration::from_secs(5)));
+    // The idle connection is closed by the server, not left to its keep-alive timeout.
+    let n = tokio::time::timeout(Duration::from_secs(3), idle.read(&mut buf))
+        .await
+        .expect("idle connection left open after shutdown")
+        .unwrap_or(0);
+    assert_eq!(n, 0);
+    stopper.join().unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "shutdown waited for an idle connection: {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn several_workers_share_the_port() {
     let o = origin().await;
     let p = Proxy::start_workers(

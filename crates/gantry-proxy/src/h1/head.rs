@@ -10,6 +10,7 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, StatusCode, Uri, Version};
 
 use super::raw::{HeaderLines, RawHeaders, Relayed, Span};
+use crate::headers::UpstreamHeaders;
 
 /// Most header lines one message may carry (hyper's default is 100).
 pub const MAX_HEADERS: usize = 128;
@@ -383,20 +384,30 @@ fn write_framing(out: &mut Vec<u8>, framing: Framing) {
     }
 }
 
-/// Writes an HTTP/1.1 request head for the upstream. `target` is the origin-form path
-/// and query.
+/// Writes an HTTP/1.1 request head for the upstream: `target` is the origin-form
+/// path and query, `headers` the client's (after plugins), `kong` Kong's rules for
+/// them (hop-by-hop removal, `X-Forwarded-*`, `Via`, request id), then `Host`.
 pub fn write_request_head(
     out: &mut Vec<u8>,
     method: &Method,
     target: &str,
     headers: &HeaderMap,
+    kong: &UpstreamHeaders,
+    host: &HeaderValue,
     framing: Framing,
 ) {
     out.extend_from_slice(method.as_str().as_bytes());
     out.push(b' ');
     out.extend_from_slice(target.as_bytes());
-    out.extend_from_slice(b" HTTP/1.1\r\n");
-    write_headers(out, headers, false);
+    out.extend_from_slice(b" HTTP/1.1\r\nhost: ");
+    out.extend_from_slice(host.as_bytes());
+    out.extend_from_slice(b"\r\n");
+    kong.for_each(headers, |name, value| {
+        out.extend_from_slice(name);
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value);
+        out.extend_from_slice(b"\r\n");
+    });
     write_framing(out, framing);
     out.extend_from_slice(b"\r\n");
 }

@@ -144,11 +144,17 @@ pub struct Elapsed;
 
 /// A timeout between two successive operations (nginx's `proxy_read_timeout` and
 /// friends). It is armed only once an operation has to wait, so exchanges that never
-/// block never touch the timer wheel; the timer is allocated once and reused.
+/// block never touch the timer wheel; the timer is allocated once and reused, and a
+/// registered deadline that is close enough (within an eighth of the timeout) is kept
+/// instead of moved in the wheel on every wait — when it fires early, the real
+/// deadline is checked and the timer moved then. Timeouts never fire early.
 #[derive(Default)]
 pub struct IdleTimer {
     sleep: Option<Pin<Box<Sleep>>>,
-    armed: bool,
+    /// The deadline the sleep is registered for.
+    at: Option<Instant>,
+    /// The deadline of the current wait, once armed.
+    want: Option<Instant>,
 }
 
 impl IdleTimer {
@@ -158,23 +164,47 @@ impl IdleTimer {
 
     /// Progress was made: the next wait starts a fresh timeout.
     pub fn disarm(&mut self) {
-        self.armed = false;
+        self.want = None;
     }
 
     /// Called when an operation is about to wait: arms the timer if it is not, and
     /// tells whether `timeout` has passed since it was armed.
     pub fn poll_expired(&mut self, cx: &mut Context<'_>, timeout: Duration) -> bool {
-        if !self.armed {
-            self.armed = true;
-            let deadline = Instant::now() + timeout;
-            match self.sleep.as_mut() {
-                Some(s) => s.as_mut().reset(deadline),
-                None => self.sleep = Some(Box::pin(tokio::time::sleep_until(deadline))),
+        let want = match self.want {
+            Some(w) => w,
+            None => {
+                let w = Instant::now() + timeout;
+                self.want = Some(w);
+                let close_enough = self
+                    .at
+                    .is_some_and(|at| at <= w && w.duration_since(at) < timeout / 8);
+                if !close_enough {
+                    self.register(w);
+                }
+                w
             }
+        };
+        loop {
+            let Some(sleep) = self.sleep.as_mut() else {
+                return false;
+            };
+            if sleep.as_mut().poll(cx).is_pending() {
+                return false;
+            }
+            if Instant::now() >= want {
+                return true;
+            }
+            // Fired at an earlier registration: wait on for the real deadline.
+            self.register(want);
         }
-        self.sleep
-            .as_mut()
-            .is_some_and(|s| s.as_mut().poll(cx).is_ready())
+    }
+
+    fn register(&mut self, deadline: Instant) {
+        self.at = Some(deadline);
+        match self.sleep.as_mut() {
+            Some(s) => s.as_mut().reset(deadline),
+            None => self.sleep = Some(Box::pin(tokio::time::sleep_until(deadline))),
+        }
     }
 
     /// Runs `fut`, failing with [`Elapsed`] if it waits longer than `timeout`.
@@ -196,6 +226,56 @@ impl IdleTimer {
             Poll::Pending => Poll::Pending,
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn times_out_after_the_timeout_never_before() {
+        let mut t = IdleTimer::new();
+        let never = std::future::pending::<()>();
+        let start = Instant::now();
+        assert_eq!(t.run(Duration::from_secs(10), never).await, Err(Elapsed));
+        assert!(start.elapsed() >= Duration::from_secs(10));
+        // Re-armed soon after, with the old registration kept: still a full timeout.
+        tokio::time::advance(Duration::from_millis(300)).await;
+        let start = Instant::now();
+        assert_eq!(
+            t.run(Duration::from_secs(10), std::future::pending::<()>())
+                .await,
+            Err(Elapsed)
+        );
+        let waited = start.elapsed();
+        assert!(waited >= Duration::from_secs(10), "{waited:?}");
+        // A shorter timeout than the registered one moves the timer earlier.
+        let start = Instant::now();
+        assert_eq!(
+            t.run(Duration::from_secs(1), std::future::pending::<()>())
+                .await,
+            Err(Elapsed)
+        );
+        let waited = start.elapsed();
+        assert!(
+            waited >= Duration::from_secs(1) && waited < Duration::from_secs(2),
+            "{waited:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn progress_resets_the_timeout() {
+        let mut t = IdleTimer::new();
+        for _ in 0..5 {
+            let r = t
+                .run(
+                    Duration::from_secs(10),
+                    tokio::time::sleep(Duration::from_secs(6)),
+                )
+                .await;
+            assert!(r.is_ok());
+        }
     }
 }
 

@@ -5,8 +5,9 @@
 //! nginx's status with Kong's error body, then the connection closes. A connection that
 //! opens with the HTTP/2 preface is handed to hyper's HTTP/2 server.
 
-use std::future::poll_fn;
-use std::pin::Pin;
+use std::future::{Future, poll_fn};
+use std::pin::{Pin, pin};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -14,7 +15,7 @@ use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, Method, Request, Response, StatusCode, Version};
 use http_body::{Body, Frame, SizeHint};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
-use tokio::sync::watch;
+use tokio::sync::Notify;
 use tokio_util::io::poll_read_buf;
 
 use crate::body::{BoxError, ProxyBody, RequestBody};
@@ -64,6 +65,27 @@ const READ_BUF: usize = 8 * 1024;
 const DRAIN_LIMIT: u64 = 64 * 1024;
 const HTTP2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
+/// The worker's "stop serving" signal as its connections see it: a flag read between
+/// requests, and a notification that wakes connections waiting idle. Each connection
+/// registers once, so waiting for the next request costs one atomic load, not a
+/// waiter-list insertion per wait.
+#[derive(Default)]
+pub struct Stop {
+    flag: AtomicBool,
+    notify: Notify,
+}
+
+impl Stop {
+    pub fn trigger(&self) {
+        self.flag.store(true, Ordering::Release);
+        self.notify.notify_waiters();
+    }
+
+    pub fn is_set(&self) -> bool {
+        self.flag.load(Ordering::Acquire)
+    }
+}
+
 /// How a connection ended.
 pub enum Served<S> {
     Closed,
@@ -87,9 +109,14 @@ pub async fn serve<S: ClientStream>(
     mut io: S,
     worker: &Worker,
     info: &ConnInfo,
-    shutdown: &mut watch::Receiver<bool>,
+    stop: &Stop,
     detect_h2: bool,
 ) -> Served<S> {
+    // Register this task with the stop signal once: a trigger then wakes it wherever
+    // it waits (a task's waker stays the same), and idle waits just check the flag.
+    let mut stopped = pin!(stop.notify.notified());
+    stopped.as_mut().enable();
+    let _ = poll_fn(|cx| Poll::Ready(stopped.as_mut().poll(cx))).await;
     let timeouts = worker.opts.client;
     let mut served: u64 = 0;
     let mut rbuf = BytesMut::with_capacity(READ_BUF);
@@ -122,7 +149,7 @@ pub async fn serve<S: ClientStream>(
                 }
             }
             let idle = rbuf.is_empty();
-            if idle && *shutdown.borrow() {
+            if idle && stop.is_set() {
                 return Served::Closed;
             }
             let timeout = if idle {
@@ -133,7 +160,9 @@ pub async fn serve<S: ClientStream>(
             let read = tokio::select! {
                 biased;
                 r = timer.run(timeout, read_some(&mut io, &mut rbuf)) => r,
-                _ = shutdown.changed(), if idle => return Served::Closed,
+                () = poll_fn(|_| if stop.is_set() { Poll::Ready(()) } else { Poll::Pending }), if idle => {
+                    return Served::Closed;
+                }
             };
             match read {
                 Ok(Ok(n)) if n > 0 => {}
@@ -171,7 +200,7 @@ pub async fn serve<S: ClientStream>(
         // limit) so the next request starts at the right byte.
         served += 1;
         let mut reusable = keep_alive
-            && !*shutdown.borrow()
+            && !stop.is_set()
             && (timeouts.keepalive_requests == 0 || served < timeouts.keepalive_requests);
         if reusable && !state.is_done() {
             reusable = state.drainable() && {
