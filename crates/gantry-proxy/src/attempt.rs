@@ -108,7 +108,7 @@ pub async fn send(
     ctx: &Ctx<'_>,
     service: &ServiceRuntime,
     req: Request<UpstreamBody<'_>>,
-    kong_headers: &UpstreamHeaders,
+    kong_headers: &UpstreamHeaders<'_>,
     preserved_host: Option<HeaderValue>,
     client_version: Version,
     mut tries: Option<Tries>,

@@ -7,7 +7,6 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
 
 use arc_swap::ArcSwap;
 use gantry_core::Protocol;
@@ -133,7 +132,7 @@ pub async fn serve(
     conn: &ConnInfo,
     req: Request<RequestBody<'_>>,
 ) -> Response<ProxyBody> {
-    let start = Instant::now();
+    let start = crate::clock::now();
     let snapshot = worker.snapshot.load_full();
     let ctx = Ctx::new(start, req.headers(), &worker.opts);
     proxy(worker, conn, &snapshot, &ctx, req).await

@@ -109,14 +109,14 @@ pub struct ForwardedFacts<'a> {
     pub prefix: Option<&'a str>,
     /// The client's HTTP version, for `Via`.
     pub version: http::Version,
-    pub request_id: &'a HeaderValue,
+    pub request_id: &'a crate::request_id::RequestId,
 }
 
 /// What happens to one Kong-managed request header.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Managed {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Managed<'a> {
     /// The client's lines are dropped and this value is sent.
-    Set(HeaderValue),
+    Set(&'a [u8]),
     /// The client's lines go through as they are (a trusted peer's, or unmanaged).
     Keep,
     /// The client's lines are dropped.
@@ -126,23 +126,31 @@ enum Managed {
 /// Kong's headers on the way to the upstream (kong-reference §5.2), decided once per
 /// request and applied while the request head is written
 /// ([`crate::h1::head::write_request_head`]): the client's `HeaderMap` is never
-/// edited, so no header is removed or inserted in it on the hot path.
+/// edited, and values are borrowed from the request's facts, so nothing is copied or
+/// hashed on the hot path beyond a few lookups.
 #[derive(Debug, Clone)]
-pub struct UpstreamHeaders {
-    forwarded_for: HeaderValue,
-    real_ip: HeaderValue,
-    proto: Managed,
-    host: Managed,
-    port: Managed,
-    path: Managed,
-    prefix: Managed,
+pub struct UpstreamHeaders<'a> {
+    /// `X-Forwarded-For` when the client sent one (ours appended), else the client IP.
+    forwarded_for: Option<Vec<u8>>,
+    real_ip: &'a [u8],
+    proto: Managed<'a>,
+    host: Managed<'a>,
+    port: Managed<'a>,
+    path: Managed<'a>,
+    prefix: Managed<'a>,
     /// `None`: `Via` is off and the client's goes through.
-    via: Option<HeaderValue>,
-    request_id: Option<HeaderValue>,
+    via: Option<Via<'a>>,
+    request_id: Option<&'a [u8]>,
     /// Names the client's `Connection` header marked hop-by-hop.
     listed: Vec<HeaderName>,
     /// The client asked for trailers (`TE: trailers` is the one `TE` forwarded).
     te_trailers: bool,
+}
+
+#[derive(Debug, Clone)]
+enum Via<'a> {
+    Ours(&'a [u8]),
+    Appended(Vec<u8>),
 }
 
 /// Which rule a client request header falls under when forwarded.
@@ -201,49 +209,41 @@ fn headers_named_in(value: &HeaderValue) -> Vec<HeaderName> {
         .collect()
 }
 
-fn joined(prev: &[u8], next: &[u8]) -> Option<HeaderValue> {
+fn joined(prev: &[u8], next: &[u8]) -> Vec<u8> {
     let mut v = Vec::with_capacity(prev.len() + 2 + next.len());
     v.extend_from_slice(prev);
     v.extend_from_slice(b", ");
     v.extend_from_slice(next);
-    HeaderValue::from_bytes(&v).ok()
+    v
 }
 
-fn str_value(s: &str) -> Managed {
-    HeaderValue::from_str(s).map_or(Managed::Keep, Managed::Set)
-}
-
-impl UpstreamHeaders {
+impl<'a> UpstreamHeaders<'a> {
     /// Decides Kong's upstream headers for a request with client headers `headers`.
-    pub fn new(headers: &HeaderMap, facts: &ForwardedFacts<'_>, opts: &HeaderOptions) -> Self {
+    pub fn new(headers: &HeaderMap, facts: &'a ForwardedFacts<'a>, opts: &HeaderOptions) -> Self {
         let trusted = facts.trusted;
         // A trusted peer's own X-Forwarded-* pass through; anyone else's are replaced.
-        let keep_or = |name: &HeaderName, value: Managed| {
+        let keep_or = |name: &HeaderName, value: &'a [u8]| {
             if trusted && headers.contains_key(name) {
                 Managed::Keep
             } else {
-                value
+                Managed::Set(value)
             }
         };
-        let ip = facts.client_ip;
+        let ip = facts.client_ip.as_bytes();
         let forwarded_for = match headers.get(&X_FORWARDED_FOR) {
-            Some(prev) if !prev.is_empty() => {
-                joined(prev.as_bytes(), ip.as_bytes()).unwrap_or_else(|| ip.clone())
-            }
-            _ => ip.clone(),
+            Some(prev) if !prev.is_empty() => Some(joined(prev.as_bytes(), ip)),
+            _ => None,
         };
         let prefix = match facts.prefix {
-            Some(p) => keep_or(&X_FORWARDED_PREFIX, str_value(p)),
+            Some(p) => keep_or(&X_FORWARDED_PREFIX, p.as_bytes()),
             None if trusted => Managed::Keep,
             None => Managed::Remove,
         };
         let via = opts.via.then(|| {
-            let mine = via_value(facts.version);
+            let mine = via_value(facts.version).as_bytes();
             match headers.get(header::VIA) {
-                Some(prev) if !prev.is_empty() => {
-                    joined(prev.as_bytes(), mine.as_bytes()).unwrap_or_else(|| mine.clone())
-                }
-                _ => mine.clone(),
+                Some(prev) if !prev.is_empty() => Via::Appended(joined(prev.as_bytes(), mine)),
+                _ => Via::Ours(mine),
             }
         });
         let mut listed = Vec::new();
@@ -257,17 +257,19 @@ impl UpstreamHeaders {
         });
         UpstreamHeaders {
             forwarded_for,
-            real_ip: ip.clone(),
-            proto: keep_or(&X_FORWARDED_PROTO, Managed::Set(facts.scheme.clone())),
+            real_ip: ip,
+            proto: keep_or(&X_FORWARDED_PROTO, facts.scheme.as_bytes()),
             host: match &facts.host {
-                Some(h) => keep_or(&X_FORWARDED_HOST, Managed::Set(h.clone())),
+                Some(h) => keep_or(&X_FORWARDED_HOST, h.as_bytes()),
                 None => Managed::Keep,
             },
-            port: keep_or(&X_FORWARDED_PORT, Managed::Set(facts.listener_port.clone())),
-            path: keep_or(&X_FORWARDED_PATH, str_value(facts.path)),
+            port: keep_or(&X_FORWARDED_PORT, facts.listener_port.as_bytes()),
+            path: keep_or(&X_FORWARDED_PATH, facts.path.as_bytes()),
             prefix,
             via,
-            request_id: opts.upstream_request_id.then(|| facts.request_id.clone()),
+            request_id: opts
+                .upstream_request_id
+                .then(|| facts.request_id.as_bytes()),
             listed,
             te_trailers,
         }
@@ -275,7 +277,7 @@ impl UpstreamHeaders {
 
     /// Whether the client's line `name` is forwarded as it is.
     fn forwards(&self, name: &HeaderName) -> bool {
-        let keep = |m: &Managed| *m == Managed::Keep;
+        let keep = |m: &Managed<'_>| *m == Managed::Keep;
         match role(name) {
             Role::HopByHop
             | Role::Te
@@ -305,8 +307,11 @@ impl UpstreamHeaders {
         if self.te_trailers {
             f(b"te", b"trailers");
         }
-        f(b"x-forwarded-for", self.forwarded_for.as_bytes());
-        f(b"x-real-ip", self.real_ip.as_bytes());
+        f(
+            b"x-forwarded-for",
+            self.forwarded_for.as_deref().unwrap_or(self.real_ip),
+        );
+        f(b"x-real-ip", self.real_ip);
         let managed = [
             (&b"x-forwarded-proto"[..], &self.proto),
             (b"x-forwarded-host", &self.host),
@@ -316,14 +321,16 @@ impl UpstreamHeaders {
         ];
         for (name, m) in managed {
             if let Managed::Set(v) = m {
-                f(name, v.as_bytes());
+                f(name, v);
             }
         }
-        if let Some(v) = &self.via {
-            f(b"via", v.as_bytes());
+        match &self.via {
+            Some(Via::Ours(v)) => f(b"via", v),
+            Some(Via::Appended(v)) => f(b"via", v),
+            None => {}
         }
-        if let Some(v) = &self.request_id {
-            f(b"x-kong-request-id", v.as_bytes());
+        if let Some(v) = self.request_id {
+            f(b"x-kong-request-id", v);
         }
     }
 }
@@ -354,7 +361,8 @@ mod tests {
 
     static IP: HeaderValue = HeaderValue::from_static("10.0.0.7");
     static PORT: HeaderValue = HeaderValue::from_static("8000");
-    static ID: HeaderValue = HeaderValue::from_static("abc");
+    static ID: std::sync::LazyLock<crate::request_id::RequestId> =
+        std::sync::LazyLock::new(crate::request_id::RequestId::generate);
 
     fn facts(trusted: bool) -> ForwardedFacts<'static> {
         ForwardedFacts {
@@ -372,7 +380,8 @@ mod tests {
 
     /// The upstream request's headers as written, lowercased, in order.
     fn sent(h: &HeaderMap, trusted: bool, opts: &HeaderOptions) -> Vec<(String, String)> {
-        let u = UpstreamHeaders::new(h, &facts(trusted), opts);
+        let f = facts(trusted);
+        let u = UpstreamHeaders::new(h, &f, opts);
         let mut out = Vec::new();
         u.for_each(h, |n, v| {
             out.push((
@@ -436,21 +445,18 @@ mod tests {
             get(&s, "via"),
             vec![format!("1.0 fred, 1.1 {SERVER_TOKEN}").as_str()]
         );
-        assert_eq!(get(&s, "x-kong-request-id"), vec!["abc"]);
+        assert_eq!(get(&s, "x-kong-request-id"), vec![ID.as_str()]);
     }
 
     #[test]
     fn untrusted_prefix_is_removed_when_nothing_was_stripped() {
         let mut h = HeaderMap::new();
         h.insert("x-forwarded-prefix", hv("/evil"));
-        let u = UpstreamHeaders::new(
-            &h,
-            &ForwardedFacts {
-                prefix: None,
-                ..facts(false)
-            },
-            &HeaderOptions::default(),
-        );
+        let f = ForwardedFacts {
+            prefix: None,
+            ..facts(false)
+        };
+        let u = UpstreamHeaders::new(&h, &f, &HeaderOptions::default());
         let mut names = Vec::new();
         u.for_each(&h, |n, _| names.push(n.to_vec()));
         assert!(!names.iter().any(|n| n == b"x-forwarded-prefix"));

@@ -5,6 +5,7 @@
 
 pub mod attempt;
 pub mod body;
+pub mod clock;
 pub mod downstream;
 pub mod error_page;
 pub mod h1;

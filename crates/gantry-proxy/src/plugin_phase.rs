@@ -87,7 +87,7 @@ pub fn rewrite(
     pctx.headers = facts.headers;
     pctx.client_ip = Some(facts.client_ip);
     pctx.server_addr = Some(facts.server_addr);
-    pctx.request_id = ctx.request_id.to_str().unwrap_or("").to_string();
+    pctx.request_id = ctx.request_id.as_str().to_string();
     let request_bytes = content_length(&pctx.headers).unwrap_or(0);
     let mut run = set.begin();
     let decision = run.rewrite(&mut pctx);

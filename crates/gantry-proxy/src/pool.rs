@@ -2,7 +2,7 @@
 //! `upstream_keepalive_pool_size`, `_max_requests` and `_idle_timeout`. One pool per
 //! worker thread, so the lock is never contended.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -69,14 +69,16 @@ struct Idle {
 /// Idle connections by peer.
 #[derive(Clone)]
 pub struct Pool {
-    idle: Arc<Mutex<HashMap<PoolKey, VecDeque<Idle>>>>,
+    // foldhash: the key is hashed twice per request (checkout, checkin); SipHash
+    // showed in profiles and needs no DoS resistance here (keys are our own peers).
+    idle: Arc<Mutex<foldhash::HashMap<PoolKey, VecDeque<Idle>>>>,
     opts: KeepaliveOptions,
 }
 
 impl Pool {
     pub fn new(opts: KeepaliveOptions) -> Self {
         Self {
-            idle: Arc::new(Mutex::new(HashMap::new())),
+            idle: Arc::new(Mutex::new(foldhash::HashMap::default())),
             opts,
         }
     }
@@ -89,7 +91,7 @@ impl Pool {
         }
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
         let list = idle.get_mut(key)?;
-        let now = Instant::now();
+        let now = crate::clock::recent();
         while let Some(mut c) = list.pop_back() {
             if now.duration_since(c.since) >= self.opts.idle_timeout {
                 // Everything older is older still.
@@ -120,7 +122,7 @@ impl Pool {
         }
         list.push_back(Idle {
             conn,
-            since: Instant::now(),
+            since: crate::clock::recent(),
         });
     }
 

@@ -4,15 +4,40 @@
 
 use std::cell::Cell;
 
-/// A fresh request id.
-pub fn new() -> String {
-    String::from_utf8_lossy(&hex_id()).into_owned()
+/// A request id: 32 lowercase hex characters, kept inline (no allocation; headers
+/// copy its bytes when they are written).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct RequestId([u8; 32]);
+
+impl RequestId {
+    /// A fresh request id.
+    pub fn generate() -> Self {
+        RequestId(hex_id())
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or("")
+    }
+
+    /// As a header value (allocates: for `HeaderMap`s only).
+    pub fn header_value(&self) -> http::HeaderValue {
+        http::HeaderValue::from_bytes(&self.0).unwrap_or(http::HeaderValue::from_static("0"))
+    }
 }
 
-/// A fresh request id as a header value (built without an intermediate `String`).
-pub fn new_header() -> http::HeaderValue {
-    let id = hex_id();
-    http::HeaderValue::from_bytes(&id).unwrap_or(http::HeaderValue::from_static("0"))
+impl std::fmt::Debug for RequestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A fresh request id as a `String`.
+pub fn new() -> String {
+    RequestId::generate().as_str().to_string()
 }
 
 thread_local! {

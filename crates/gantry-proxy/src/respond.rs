@@ -8,7 +8,7 @@ use crate::body::ProxyBody;
 use crate::error_page::{self, ErrorSource};
 use crate::h1::client::ResponseBody;
 use crate::h1::head::ResponseHead;
-use crate::h1::raw::{HeaderLines, Relayed};
+use crate::h1::raw::{HeaderLines, KongHeaders, Relayed};
 use crate::handler::ProxyOptions;
 use crate::headers;
 use bytes::Bytes;
@@ -19,7 +19,7 @@ use http::{Response, StatusCode, Version};
 pub struct Ctx<'a> {
     pub start: Instant,
     /// `X-Kong-Request-Id` (32 lowercase hex characters).
-    pub request_id: HeaderValue,
+    pub request_id: crate::request_id::RequestId,
     /// The request's `Accept` and `Content-Type`, for error-body negotiation.
     pub accept: Option<HeaderValue>,
     pub content_type: Option<HeaderValue>,
@@ -33,7 +33,7 @@ impl<'a> Ctx<'a> {
     pub fn new(start: Instant, request_headers: &HeaderMap, opts: &'a ProxyOptions) -> Self {
         Ctx {
             start,
-            request_id: crate::request_id::new_header(),
+            request_id: crate::request_id::RequestId::generate(),
             accept: request_headers.get(header::ACCEPT).cloned(),
             content_type: request_headers.get(header::CONTENT_TYPE).cloned(),
             opts,
@@ -56,7 +56,7 @@ impl<'a> Ctx<'a> {
     }
 
     fn request_id_str(&self) -> &str {
-        self.request_id.to_str().unwrap_or("")
+        self.request_id.as_str()
     }
 
     /// A response via Kong's `kong.response.error` helper (templated body).
@@ -108,7 +108,10 @@ impl<'a> Ctx<'a> {
             );
         }
         if o.request_id {
-            h.insert(headers::X_KONG_REQUEST_ID.clone(), self.request_id.clone());
+            h.insert(
+                headers::X_KONG_REQUEST_ID.clone(),
+                self.request_id.header_value(),
+            );
         }
         resp
     }
@@ -127,60 +130,35 @@ impl<'a> Ctx<'a> {
     ) -> Response<ProxyBody> {
         let upstream_status = head.status;
         let raw = head.headers;
-        let mut h = HeaderMap::with_capacity(8);
         let o = &self.opts.headers;
-        if o.via {
-            let mine = headers::via_value(client_version);
-            let mut prev = raw.values_of("via").filter(|v| !v.is_empty()).peekable();
-            if prev.peek().is_some() {
-                let mut joined = Vec::with_capacity(64);
-                for v in prev {
-                    joined.extend_from_slice(v);
-                    joined.extend_from_slice(b", ");
-                }
-                joined.extend_from_slice(mine.as_bytes());
-                if let Ok(v) = HeaderValue::from_bytes(&joined) {
-                    h.insert(header::VIA, v);
-                }
-            } else {
-                h.insert(header::VIA, mine.clone());
+        let via = o.via.then(|| {
+            let mine = headers::via_value(client_version).as_bytes();
+            let mut joined = Vec::with_capacity(mine.len());
+            for v in raw.values_of("via").filter(|v| !v.is_empty()) {
+                joined.extend_from_slice(v);
+                joined.extend_from_slice(b", ");
             }
-        }
-        if o.server && !raw.has("server") {
-            h.insert(
-                header::SERVER,
-                HeaderValue::from_static(headers::SERVER_TOKEN),
-            );
-        }
-        if o.upstream_latency {
-            h.insert(
-                headers::X_KONG_UPSTREAM_LATENCY.clone(),
-                headers::millis_value(upstream_latency),
-            );
-        }
-        if o.proxy_latency {
-            h.insert(
-                headers::X_KONG_PROXY_LATENCY.clone(),
-                headers::millis_value(proxy_latency),
-            );
-        }
-        if o.upstream_status {
-            h.insert(
-                headers::X_KONG_UPSTREAM_STATUS.clone(),
-                HeaderValue::from(upstream_status.as_u16()),
-            );
-        }
-        if o.request_id {
-            h.insert(headers::X_KONG_REQUEST_ID.clone(), self.request_id.clone());
-        }
-        body.set_relayed(Relayed::new(raw));
+            joined.extend_from_slice(mine);
+            joined
+        });
+        let kong = KongHeaders {
+            via,
+            server: o.server && !raw.has("server"),
+            upstream_latency: o
+                .upstream_latency
+                .then(|| u64::try_from(upstream_latency).unwrap_or(u64::MAX)),
+            proxy_latency: o
+                .proxy_latency
+                .then(|| u64::try_from(proxy_latency).unwrap_or(u64::MAX)),
+            upstream_status: o.upstream_status.then(|| upstream_status.as_u16()),
+            request_id: o.request_id.then_some(self.request_id),
+        };
+        body.set_relayed(Relayed::new(raw, kong));
         let mut resp = Response::new(ProxyBody::Upstream { inner: body });
         *resp.status_mut() = upstream_status;
-        *resp.headers_mut() = h;
         resp
     }
 }
-
 /// Folds a relayed response's upstream lines into its `HeaderMap`, for code that reads
 /// or changes the whole header set (plugins, the HTTP/2 server).
 pub fn merge_relayed(resp: &mut Response<ProxyBody>) {

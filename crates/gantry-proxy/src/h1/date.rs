@@ -1,30 +1,44 @@
 //! The `Date` header value, formatted once per second per thread (every response
-//! without an upstream `Date` carries one, as nginx adds it).
+//! without an upstream `Date` carries one, as nginx adds it). The time comes from the
+//! request's own clock reading ([`crate::clock::recent`]) projected onto the wall
+//! clock, so a response costs no clock call; the wall clock is read again once a
+//! second, when the text changes.
 
 use std::cell::RefCell;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 struct Cached {
-    second: u64,
+    /// A monotonic reading and the wall-clock second it falls in, taken together.
+    base: Option<(Instant, Duration)>,
+    second: Option<u64>,
     text: [u8; 29],
 }
 
 thread_local! {
-    static CACHE: RefCell<Cached> = const { RefCell::new(Cached { second: u64::MAX, text: [b' '; 29] }) };
+    static CACHE: RefCell<Cached> = const {
+        RefCell::new(Cached { base: None, second: None, text: [b' '; 29] })
+    };
 }
 
 /// Appends the current time in IMF-fixdate form (`Sun, 06 Nov 1994 08:49:37 GMT`).
 pub fn append(out: &mut Vec<u8>) {
-    let now = SystemTime::now();
-    let second = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let at = crate::clock::recent();
     CACHE.with(|c| {
         let mut c = c.borrow_mut();
-        if c.second != second {
+        let second = match c.base {
+            // A reading older than the base (an earlier request's) counts as the base.
+            Some((i, wall)) => Some((wall + at.saturating_duration_since(i)).as_secs()),
+            None => None,
+        };
+        if second.is_none() || second != c.second {
+            let now = SystemTime::now();
+            let wall = now.duration_since(UNIX_EPOCH).unwrap_or_default();
+            c.base = Some((Instant::now(), wall));
             let text = httpdate::fmt_http_date(now);
             if let Ok(fixed) = <[u8; 29]>::try_from(text.as_bytes()) {
                 c.text = fixed;
             }
-            c.second = second;
+            c.second = Some(wall.as_secs());
         }
         out.extend_from_slice(&c.text);
     });

@@ -375,8 +375,7 @@ fn write_framing(out: &mut Vec<u8>, framing: Framing) {
     match framing {
         Framing::Length(n) => {
             out.extend_from_slice(b"content-length: ");
-            let digits = itoa_buf(n);
-            out.extend_from_slice(digits.as_bytes());
+            out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
             out.extend_from_slice(b"\r\n");
         }
         Framing::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
@@ -392,7 +391,7 @@ pub fn write_request_head(
     method: &Method,
     target: &str,
     headers: &HeaderMap,
-    kong: &UpstreamHeaders,
+    kong: &UpstreamHeaders<'_>,
     host: &HeaderValue,
     framing: Framing,
 ) {
@@ -442,6 +441,12 @@ pub fn write_response_head(
     out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
     out.extend_from_slice(b"\r\n");
     let mut has_date = headers.contains_key(header::DATE);
+    let mut line = |name: &[u8], value: &[u8]| {
+        out.extend_from_slice(name);
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value);
+        out.extend_from_slice(b"\r\n");
+    };
     if let Some(r) = relayed {
         for (name, value) in r.raw.lines() {
             let pass = if name.eq_ignore_ascii_case(b"content-length") {
@@ -451,12 +456,10 @@ pub fn write_response_head(
             };
             if pass {
                 has_date |= name.eq_ignore_ascii_case(b"date");
-                out.extend_from_slice(name);
-                out.extend_from_slice(b": ");
-                out.extend_from_slice(value);
-                out.extend_from_slice(b"\r\n");
+                line(name, value);
             }
         }
+        r.kong.for_each(&mut line);
     }
     write_headers(out, headers, keep_length);
     if !has_date {
@@ -473,34 +476,6 @@ pub fn write_response_head(
         Persist::KeepAlive { announce: false } => {}
     }
     out.extend_from_slice(b"\r\n");
-}
-
-/// Decimal digits of `n` without allocating.
-struct Digits {
-    buf: [u8; 20],
-    start: usize,
-}
-
-impl Digits {
-    fn as_bytes(&self) -> &[u8] {
-        self.buf.get(self.start..).unwrap_or(&[])
-    }
-}
-
-fn itoa_buf(mut n: u64) -> Digits {
-    let mut buf = [b'0'; 20];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        if let Some(slot) = buf.get_mut(i) {
-            *slot = b'0' + (n % 10) as u8;
-        }
-        n /= 10;
-        if n == 0 || i == 0 {
-            break;
-        }
-    }
-    Digits { buf, start: i }
 }
 
 #[cfg(test)]

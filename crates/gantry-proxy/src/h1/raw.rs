@@ -88,15 +88,65 @@ impl RawHeaders {
     }
 }
 
+/// Kong's headers on a relayed response (kong-reference §5.3), kept as plain values
+/// and written straight into the response head.
+#[derive(Debug, Default, Clone)]
+pub struct KongHeaders {
+    /// `Via` (ours, or the upstream's with ours appended); `None` = off.
+    pub via: Option<Vec<u8>>,
+    /// Add `Server` (the upstream sent none).
+    pub server: bool,
+    pub upstream_latency: Option<u64>,
+    pub proxy_latency: Option<u64>,
+    pub upstream_status: Option<u16>,
+    pub request_id: Option<crate::request_id::RequestId>,
+}
+
+impl KongHeaders {
+    /// Whether Kong sets `name` (so the upstream's copy is dropped).
+    fn overrides(&self, name: &[u8]) -> bool {
+        let is = |n: &[u8]| name.eq_ignore_ascii_case(n);
+        (self.via.is_some() && is(b"via"))
+            || (self.upstream_latency.is_some() && is(b"x-kong-upstream-latency"))
+            || (self.proxy_latency.is_some() && is(b"x-kong-proxy-latency"))
+            || (self.upstream_status.is_some() && is(b"x-kong-upstream-status"))
+            || (self.request_id.is_some() && is(b"x-kong-request-id"))
+    }
+
+    /// Each header Kong adds, as `(name, value)`.
+    pub fn for_each(&self, mut f: impl FnMut(&[u8], &[u8])) {
+        if let Some(v) = &self.via {
+            f(b"via", v);
+        }
+        if self.server {
+            f(b"server", crate::headers::SERVER_TOKEN.as_bytes());
+        }
+        let mut digits = itoa::Buffer::new();
+        if let Some(ms) = self.upstream_latency {
+            f(b"x-kong-upstream-latency", digits.format(ms).as_bytes());
+        }
+        if let Some(ms) = self.proxy_latency {
+            f(b"x-kong-proxy-latency", digits.format(ms).as_bytes());
+        }
+        if let Some(s) = self.upstream_status {
+            f(b"x-kong-upstream-status", digits.format(s).as_bytes());
+        }
+        if let Some(id) = &self.request_id {
+            f(b"x-kong-request-id", id.as_bytes());
+        }
+    }
+}
+
 /// Upstream response lines still to be relayed, with what decides which of them go:
 /// hop-by-hop names (the standard set and those the upstream's `Connection` lists)
-/// never do, and a name Gantry sets itself (in the response's own `HeaderMap`) wins
-/// over the upstream's.
+/// never do, and a name Gantry sets itself ([`KongHeaders`], or the response's own
+/// `HeaderMap`) wins over the upstream's.
 #[derive(Debug, Default)]
 pub struct Relayed {
     pub raw: RawHeaders,
     /// Names the upstream's `Connection` header marked hop-by-hop (lowercase).
     listed: Vec<Vec<u8>>,
+    pub kong: KongHeaders,
 }
 
 const HOP_BY_HOP: &[&[u8]] = &[
@@ -120,7 +170,7 @@ fn gantry_may_set(name: &[u8]) -> bool {
 }
 
 impl Relayed {
-    pub fn new(raw: RawHeaders) -> Self {
+    pub fn new(raw: RawHeaders, kong: KongHeaders) -> Self {
         let mut listed = Vec::new();
         for v in raw.values_of("connection") {
             for t in v.split(|&b| b == b',') {
@@ -134,7 +184,7 @@ impl Relayed {
                 }
             }
         }
-        Self { raw, listed }
+        Self { raw, listed, kong }
     }
 
     /// Whether the upstream line `name` goes to the client, next to `own` (the headers
@@ -143,7 +193,11 @@ impl Relayed {
         if HOP_BY_HOP.iter().any(|h| name.eq_ignore_ascii_case(h)) {
             return false;
         }
-        if gantry_may_set(name) && HeaderName::from_bytes(name).is_ok_and(|n| own.contains_key(n)) {
+        if gantry_may_set(name)
+            && (self.kong.overrides(name)
+                || (!own.is_empty()
+                    && HeaderName::from_bytes(name).is_ok_and(|n| own.contains_key(n))))
+        {
             return false;
         }
         !self
@@ -170,6 +224,11 @@ impl Relayed {
             };
             map.append(name, value);
         }
+        self.kong.for_each(|n, v| {
+            if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(n), HeaderValue::from_bytes(v)) {
+                map.insert(n, v);
+            }
+        });
         let mut last: Option<HeaderName> = None;
         for (name, value) in own {
             let name = match name {
@@ -213,7 +272,10 @@ mod tests {
                 value: (vs, ve),
             });
         }
-        Relayed::new(RawHeaders::new(Bytes::from(head), spans))
+        Relayed::new(
+            RawHeaders::new(Bytes::from(head), spans),
+            KongHeaders::default(),
+        )
     }
 
     #[test]
@@ -227,9 +289,10 @@ mod tests {
             ("Via", "1.0 upstream"),
             ("X-Kong-Upstream-Latency", "999"),
         ]);
+        let mut r = r;
+        r.kong.via = Some(b"1.0 upstream, 1.1 gantry".to_vec());
+        r.kong.upstream_latency = Some(3);
         let mut own = HeaderMap::new();
-        own.insert("via", HeaderValue::from_static("1.0 upstream, 1.1 gantry"));
-        own.insert("x-kong-upstream-latency", HeaderValue::from_static("3"));
         own.append("set-cookie", HeaderValue::from_static("b=2"));
         let passing: Vec<&[u8]> = r
             .raw
