@@ -91,6 +91,48 @@ fn report_failure(pick: Option<&Pick>, e: &UpstreamError) {
     }
 }
 
+/// The request-head buffer, reused across requests on a worker thread (a request
+/// that finds it in use by another in-flight one allocates its own).
+struct HeadBuf(Vec<u8>);
+
+thread_local! {
+    static HEAD_BUF: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+impl HeadBuf {
+    fn take() -> Self {
+        let mut v = HEAD_BUF.take();
+        if v.capacity() == 0 {
+            v.reserve(512);
+        }
+        HeadBuf(v)
+    }
+}
+
+impl Drop for HeadBuf {
+    fn drop(&mut self) {
+        let mut v = std::mem::take(&mut self.0);
+        // Keep small buffers only: one huge head must not pin its memory.
+        if v.capacity() <= 16 * 1024 {
+            v.clear();
+            HEAD_BUF.set(v);
+        }
+    }
+}
+
+impl std::ops::Deref for HeadBuf {
+    type Target = Vec<u8>;
+    fn deref(&self) -> &Vec<u8> {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for HeadBuf {
+    fn deref_mut(&mut self) -> &mut Vec<u8> {
+        &mut self.0
+    }
+}
+
 fn idempotent(m: &Method) -> bool {
     matches!(
         *m,
@@ -124,7 +166,7 @@ pub async fn send(
         write: service.write_timeout,
         read: service.read_timeout,
     };
-    let mut head = Vec::with_capacity(512);
+    let mut head = HeadBuf::take();
     let mut last_err: Option<UpstreamError> = None;
     for _ in 0..attempts {
         let attempt = match next_peer(ctx, service, tries.as_mut(), preserved_host.as_ref()) {

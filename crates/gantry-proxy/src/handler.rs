@@ -156,7 +156,9 @@ async fn proxy(
     let mut plugins = None;
     let resp = forward(worker, conn, snapshot, ctx, req, &mut plugins).await;
     match plugins {
-        Some(state) => state.finish(ctx, resp).await,
+        // Boxed, like the other plugin-only futures: they are large, and a future held
+        // inline makes every request's future (moved at each await level) that large.
+        Some(state) => Box::pin(state.finish(ctx, resp)).await,
         None => resp,
     }
 }
@@ -268,10 +270,7 @@ async fn forward(
         };
         let headers_in = std::mem::take(&mut headers);
         let limit = opts.client_max_body_size;
-        match state
-            .access(set, ctx, route_facts, headers_in, &mut body, limit)
-            .await
-        {
+        match Box::pin(state.access(set, ctx, route_facts, headers_in, &mut body, limit)).await {
             Ok(admitted) => {
                 method = admitted.method;
                 headers = admitted.headers;
@@ -338,7 +337,7 @@ async fn forward(
     let tries = match &routed.service.destination {
         Destination::Balanced(b) => {
             if b.needs_resolve() {
-                b.resolve().await;
+                Box::pin(b.resolve()).await;
             }
             let captures = routed.matched.captures.as_ref();
             let hash = HashContext {

@@ -85,6 +85,17 @@ pub fn via_value(version: http::Version) -> &'static HeaderValue {
     }
 }
 
+/// Our `Via` entry for a client speaking `version`, as bytes.
+pub fn via_bytes(version: http::Version) -> &'static [u8] {
+    match version {
+        http::Version::HTTP_2 => concat!("2 gantry/", env!("CARGO_PKG_VERSION")).as_bytes(),
+        http::Version::HTTP_10 | http::Version::HTTP_09 => {
+            concat!("1.0 gantry/", env!("CARGO_PKG_VERSION")).as_bytes()
+        }
+        _ => concat!("1.1 gantry/", env!("CARGO_PKG_VERSION")).as_bytes(),
+    }
+}
+
 /// `http` / `https` as a header value.
 pub fn scheme_value(https: bool) -> &'static HeaderValue {
     if https { &HTTPS } else { &HTTP }

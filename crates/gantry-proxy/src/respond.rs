@@ -132,14 +132,18 @@ impl<'a> Ctx<'a> {
         let raw = head.headers;
         let o = &self.opts.headers;
         let via = o.via.then(|| {
-            let mine = headers::via_value(client_version).as_bytes();
-            let mut joined = Vec::with_capacity(mine.len());
-            for v in raw.values_of("via").filter(|v| !v.is_empty()) {
+            let mine = headers::via_bytes(client_version);
+            let mut prev = raw.values_of("via").filter(|v| !v.is_empty()).peekable();
+            if prev.peek().is_none() {
+                return std::borrow::Cow::Borrowed(mine);
+            }
+            let mut joined = Vec::with_capacity(64);
+            for v in prev {
                 joined.extend_from_slice(v);
                 joined.extend_from_slice(b", ");
             }
             joined.extend_from_slice(mine);
-            joined
+            std::borrow::Cow::Owned(joined)
         });
         let kong = KongHeaders {
             via,

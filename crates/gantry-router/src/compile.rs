@@ -25,6 +25,10 @@ pub(crate) fn lua_tonumber_int(s: &str) -> Option<i64> {
     if t.is_empty() {
         return None;
     }
+    // The common case (a plain port, on every request's Host): no float parsing.
+    if t.len() <= 18 && t.bytes().all(|b| b.is_ascii_digit()) {
+        return t.parse().ok();
+    }
     let (neg, body) = match t.as_bytes().first() {
         Some(b'-') => (true, t.get(1..)?),
         Some(b'+') => (false, t.get(1..)?),

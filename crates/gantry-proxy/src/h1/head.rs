@@ -164,21 +164,25 @@ pub fn parse_request(buf: &mut BytesMut) -> Result<Option<RequestHead>, HeadErro
     let head = buf.split_to(len).freeze();
     let uri = Uri::from_maybe_shared(head.slice(range(target)))
         .map_err(|_| HeadError::Invalid("invalid request target"))?;
-    let headers = header_map(&head, spans.get(..count).unwrap_or(&[]))?;
-    let framing = request_framing(&headers, version)?;
+    let spans = spans.get(..count).unwrap_or(&[]);
+    // One pass over the raw lines for what the codec itself needs, before the map.
+    let facts = RequestFacts::of(&head, spans);
+    let framing = request_framing(&facts, version)?;
     if version == Version::HTTP_11 {
-        match headers.get_all(header::HOST).iter().count() {
+        match facts.hosts {
             1 => {}
             0 if uri.authority().is_some() => {}
             0 => return Err(HeadError::Invalid("missing Host header")),
             _ => return Err(HeadError::Invalid("duplicate Host header")),
         }
     }
-    let keep_alive = wants_keep_alive(&headers, version);
-    let expect_continue = version == Version::HTTP_11
-        && headers
-            .get(header::EXPECT)
-            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    let headers = header_map(&head, spans)?;
+    let keep_alive = if version == Version::HTTP_10 {
+        facts.keep_alive_token
+    } else {
+        !facts.close_token
+    };
+    let expect_continue = version == Version::HTTP_11 && facts.expect_continue;
     Ok(Some(RequestHead {
         method,
         uri,
@@ -241,8 +245,67 @@ pub fn parse_response(
     }))
 }
 
+/// What the codec needs from a request's header lines, found in one pass.
+struct RequestFacts {
+    /// `Transfer-Encoding` values, and whether the last coding is `chunked`.
+    te: Option<bool>,
+    /// Whether any `Content-Length` line was present, and the value they agree on.
+    has_length: bool,
+    content_length: Result<Option<u64>, HeadError>,
+    hosts: usize,
+    close_token: bool,
+    keep_alive_token: bool,
+    expect_continue: bool,
+}
+
+impl RequestFacts {
+    fn of(head: &[u8], spans: &[Span]) -> Self {
+        let mut f = RequestFacts {
+            te: None,
+            has_length: false,
+            content_length: Ok(None),
+            hosts: 0,
+            close_token: false,
+            keep_alive_token: false,
+            expect_continue: false,
+        };
+        for s in spans {
+            let name = head.get(range(s.name)).unwrap_or(&[]);
+            let value = head.get(range(s.value)).unwrap_or(&[]);
+            let is = |n: &[u8]| name.eq_ignore_ascii_case(n);
+            let tokens = || value.split(|&b| b == b',').map(<[u8]>::trim_ascii);
+            if is(b"host") {
+                f.hosts += 1;
+            } else if is(b"content-length") {
+                f.has_length = true;
+                f.content_length = match (
+                    f.content_length,
+                    parse_content_length(std::iter::once(value)),
+                ) {
+                    (Ok(None), next) => next,
+                    (Ok(Some(a)), Ok(Some(b))) if a == b => Ok(Some(a)),
+                    (Ok(Some(_)), Ok(_)) => Err(HeadError::Invalid("conflicting Content-Length")),
+                    (Err(e), _) | (_, Err(e)) => Err(e),
+                };
+            } else if is(b"transfer-encoding") {
+                if let Some(last) = tokens().filter(|t| !t.is_empty()).last() {
+                    f.te = Some(last.eq_ignore_ascii_case(b"chunked"));
+                }
+            } else if is(b"connection") {
+                for t in tokens() {
+                    f.close_token |= t.eq_ignore_ascii_case(b"close");
+                    f.keep_alive_token |= t.eq_ignore_ascii_case(b"keep-alive");
+                }
+            } else if is(b"expect") {
+                f.expect_continue = value.eq_ignore_ascii_case(b"100-continue");
+            }
+        }
+        f
+    }
+}
+
 fn header_map(head: &Bytes, spans: &[Span]) -> Result<HeaderMap, HeadError> {
-    let mut map = HeaderMap::with_capacity(spans.len() + 8);
+    let mut map = HeaderMap::with_capacity(spans.len());
     for s in spans {
         let name_bytes = head.get(range(s.name)).unwrap_or(&[]);
         let name = HeaderName::from_bytes(name_bytes)
@@ -287,8 +350,14 @@ fn transfer_encoding(headers: &impl HeaderLines) -> Option<bool> {
 
 /// One `Content-Length` value (repeats must agree), or an error.
 fn content_length(headers: &impl HeaderLines) -> Result<Option<u64>, HeadError> {
+    parse_content_length(headers.values_of("content-length"))
+}
+
+fn parse_content_length<'v>(
+    values: impl Iterator<Item = &'v [u8]>,
+) -> Result<Option<u64>, HeadError> {
     let mut found: Option<u64> = None;
-    for v in headers.values_of("content-length") {
+    for v in values {
         for part in v.split(|&b| b == b',') {
             let part = part.trim_ascii();
             if part.is_empty() || part.len() > 19 || !part.iter().all(u8::is_ascii_digit) {
@@ -307,15 +376,15 @@ fn content_length(headers: &impl HeaderLines) -> Result<Option<u64>, HeadError> 
     Ok(found)
 }
 
-fn request_framing(headers: &HeaderMap, version: Version) -> Result<Framing, HeadError> {
-    match transfer_encoding(headers) {
+fn request_framing(facts: &RequestFacts, version: Version) -> Result<Framing, HeadError> {
+    match facts.te {
         // Both framings at once is how requests get smuggled: refuse (as nginx does).
-        Some(_) if headers.has("content-length") => Err(HeadError::Invalid(
+        Some(_) if facts.has_length => Err(HeadError::Invalid(
             "both Transfer-Encoding and Content-Length",
         )),
         Some(true) if version == Version::HTTP_11 => Ok(Framing::Chunked),
         Some(_) => Err(HeadError::Invalid("unsupported Transfer-Encoding")),
-        None => Ok(match content_length(headers)? {
+        None => Ok(match facts.content_length? {
             Some(0) | None => Framing::Empty,
             Some(n) => Framing::Length(n),
         }),

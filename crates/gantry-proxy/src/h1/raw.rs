@@ -93,7 +93,7 @@ impl RawHeaders {
 #[derive(Debug, Default, Clone)]
 pub struct KongHeaders {
     /// `Via` (ours, or the upstream's with ours appended); `None` = off.
-    pub via: Option<Vec<u8>>,
+    pub via: Option<std::borrow::Cow<'static, [u8]>>,
     /// Add `Server` (the upstream sent none).
     pub server: bool,
     pub upstream_latency: Option<u64>,
@@ -290,7 +290,7 @@ mod tests {
             ("X-Kong-Upstream-Latency", "999"),
         ]);
         let mut r = r;
-        r.kong.via = Some(b"1.0 upstream, 1.1 gantry".to_vec());
+        r.kong.via = Some(b"1.0 upstream, 1.1 gantry".to_vec().into());
         r.kong.upstream_latency = Some(3);
         let mut own = HeaderMap::new();
         own.append("set-cookie", HeaderValue::from_static("b=2"));
