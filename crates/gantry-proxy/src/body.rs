@@ -172,7 +172,9 @@ pin_project_lite::pin_project! {
     #[project = ProxyBodyProj]
     pub enum ProxyBody {
         Full { data: Option<Bytes> },
-        Upstream { #[pin] inner: ResponseBody },
+        // Boxed: a response moves through several futures on its way out, and the
+        // upstream body (connection, decoder, relayed header lines) is most of its size.
+        Upstream { inner: Box<ResponseBody> },
         /// Another body run through plugins' `body_filter` and `log`.
         Filtered { inner: Pin<Box<ProxyBody>>, tail: Box<crate::plugin_phase::Tail> },
     }
@@ -210,7 +212,7 @@ impl Body for ProxyBody {
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         match self.project() {
             ProxyBodyProj::Full { data } => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
-            ProxyBodyProj::Upstream { inner } => inner.poll_frame(cx),
+            ProxyBodyProj::Upstream { inner } => Pin::new(inner.as_mut()).poll_frame(cx),
             ProxyBodyProj::Filtered { inner, tail } => tail.poll(inner.as_mut(), cx),
         }
     }

@@ -135,7 +135,16 @@ pub async fn serve(
     let start = crate::clock::now();
     let snapshot = worker.snapshot.load_full();
     let ctx = Ctx::new(start, req.headers(), &worker.opts);
-    proxy(worker, conn, &snapshot, &ctx, req).await
+    // One async level less per request: each level copies the (kilobytes-large)
+    // future of the level below when it starts it.
+    let mut plugins = None;
+    let resp = forward(worker, conn, &snapshot, &ctx, req, &mut plugins).await;
+    match plugins {
+        // Boxed, like the other plugin-only futures: they are large, and a future held
+        // inline makes every request's future that large.
+        Some(state) => Box::pin(state.finish(&ctx, resp)).await,
+        None => resp,
+    }
 }
 
 /// What routing decided, with the request parts still needed afterwards.
@@ -144,23 +153,6 @@ struct Routed<'s> {
     service: &'s ServiceRuntime,
     upstream_uri: Uri,
     matched: gantry_router::RouteMatch,
-}
-
-async fn proxy(
-    worker: &Worker,
-    conn: &ConnInfo,
-    snapshot: &Snapshot,
-    ctx: &Ctx<'_>,
-    req: Request<RequestBody<'_>>,
-) -> Response<ProxyBody> {
-    let mut plugins = None;
-    let resp = forward(worker, conn, snapshot, ctx, req, &mut plugins).await;
-    match plugins {
-        // Boxed, like the other plugin-only futures: they are large, and a future held
-        // inline makes every request's future (moved at each await level) that large.
-        Some(state) => Box::pin(state.finish(ctx, resp)).await,
-        None => resp,
-    }
 }
 
 /// Everything up to the response to the client; when the configuration has plugins,

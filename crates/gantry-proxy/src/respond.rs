@@ -158,7 +158,9 @@ impl<'a> Ctx<'a> {
             request_id: o.request_id.then_some(self.request_id),
         };
         body.set_relayed(Relayed::new(raw, kong));
-        let mut resp = Response::new(ProxyBody::Upstream { inner: body });
+        let mut resp = Response::new(ProxyBody::Upstream {
+            inner: Box::new(body),
+        });
         *resp.status_mut() = upstream_status;
         resp
     }
