@@ -517,14 +517,15 @@ pub fn write_response_head(
         out.extend_from_slice(b"\r\n");
     };
     if let Some(r) = relayed {
+        has_date |= r.raw.has_known(super::raw::Known::Date);
+        let lengths = r.raw.has_known(super::raw::Known::ContentLength);
         for (name, value) in r.raw.lines() {
-            let pass = if name.eq_ignore_ascii_case(b"content-length") {
+            let pass = if lengths && name.eq_ignore_ascii_case(b"content-length") {
                 keep_length
             } else {
                 r.passes(name, headers)
             };
             if pass {
-                has_date |= name.eq_ignore_ascii_case(b"date");
                 line(name, value);
             }
         }

@@ -24,6 +24,77 @@ fn range((a, b): (u16, u16)) -> std::ops::Range<usize> {
 pub struct RawHeaders {
     head: Bytes,
     spans: Vec<Span>,
+    /// Which [`Known`] names occur (bit per variant): lookups of them that would
+    /// find nothing cost no scan.
+    present: u16,
+}
+
+/// The header names relaying treats specially.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Known {
+    Connection,
+    KeepAlive,
+    Proxy,
+    ProxyConnection,
+    Te,
+    Trailer,
+    TransferEncoding,
+    Upgrade,
+    ContentLength,
+    Date,
+    Server,
+    Via,
+    /// `X-Kong-*`.
+    XKong,
+}
+
+impl Known {
+    fn bit(self) -> u16 {
+        1 << (self as u16)
+    }
+
+    fn is_hop_by_hop(self) -> bool {
+        matches!(
+            self,
+            Known::Connection
+                | Known::KeepAlive
+                | Known::Proxy
+                | Known::ProxyConnection
+                | Known::Te
+                | Known::Trailer
+                | Known::TransferEncoding
+                | Known::Upgrade
+        )
+    }
+}
+
+/// Classifies a header name (any case) by its length first, so most names cost one
+/// comparison at most.
+pub fn classify(name: &[u8]) -> Option<Known> {
+    let is = |n: &[u8]| name.eq_ignore_ascii_case(n);
+    let known = match name.len() {
+        2 if is(b"te") => Known::Te,
+        3 if is(b"via") => Known::Via,
+        4 if is(b"date") => Known::Date,
+        5 if is(b"proxy") => Known::Proxy,
+        6 if is(b"server") => Known::Server,
+        7 if is(b"trailer") => Known::Trailer,
+        7 if is(b"upgrade") => Known::Upgrade,
+        10 if is(b"connection") => Known::Connection,
+        10 if is(b"keep-alive") => Known::KeepAlive,
+        14 if is(b"content-length") => Known::ContentLength,
+        16 if is(b"proxy-connection") => Known::ProxyConnection,
+        17 if is(b"transfer-encoding") => Known::TransferEncoding,
+        n if n > 7
+            && name
+                .get(..7)
+                .is_some_and(|p| p.eq_ignore_ascii_case(b"x-kong-")) =>
+        {
+            Known::XKong
+        }
+        _ => return None,
+    };
+    Some(known)
 }
 
 /// Something with header lines to look up by name (a `HeaderMap` or raw lines).
@@ -44,7 +115,17 @@ impl HeaderLines for HeaderMap {
 
 impl HeaderLines for RawHeaders {
     fn values_of<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> {
-        self.lines()
+        let absent = classify(name.as_bytes())
+            .is_some_and(|k| k != Known::XKong && self.present & k.bit() == 0);
+        let lines = if absent { &[][..] } else { &self.spans[..] };
+        lines
+            .iter()
+            .map(|s| {
+                (
+                    self.head.get(range(s.name)).unwrap_or(&[]),
+                    self.head.get(range(s.value)).unwrap_or(&[]),
+                )
+            })
             .filter(move |(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
             .map(|(_, v)| v)
     }
@@ -52,7 +133,22 @@ impl HeaderLines for RawHeaders {
 
 impl RawHeaders {
     pub fn new(head: Bytes, spans: Vec<Span>) -> Self {
-        Self { head, spans }
+        let mut present = 0;
+        for s in &spans {
+            if let Some(k) = classify(head.get(range(s.name)).unwrap_or(&[])) {
+                present |= k.bit();
+            }
+        }
+        Self {
+            head,
+            spans,
+            present,
+        }
+    }
+
+    /// Whether a line named `k` occurs.
+    pub fn has_known(&self, k: Known) -> bool {
+        self.present & k.bit() != 0
     }
 
     /// `(name, value)` of every line, in order.
@@ -149,30 +245,15 @@ pub struct Relayed {
     pub kong: KongHeaders,
 }
 
-const HOP_BY_HOP: &[&[u8]] = &[
-    b"connection",
-    b"keep-alive",
-    b"proxy",
-    b"proxy-connection",
-    b"te",
-    b"trailer",
-    b"transfer-encoding",
-    b"upgrade",
-];
-
-/// Whether Gantry may set `name` itself (then the upstream's copy is dropped).
-fn gantry_may_set(name: &[u8]) -> bool {
-    name.eq_ignore_ascii_case(b"via")
-        || name.eq_ignore_ascii_case(b"server")
-        || name
-            .get(..7)
-            .is_some_and(|p| p.eq_ignore_ascii_case(b"x-kong-"))
-}
-
 impl Relayed {
     pub fn new(raw: RawHeaders, kong: KongHeaders) -> Self {
         let mut listed = Vec::new();
-        for v in raw.values_of("connection") {
+        let connection = if raw.has_known(Known::Connection) {
+            Some(raw.values_of("connection"))
+        } else {
+            None
+        };
+        for v in connection.into_iter().flatten() {
             for t in v.split(|&b| b == b',') {
                 let t = t.trim_ascii();
                 if !t.is_empty()
@@ -190,20 +271,20 @@ impl Relayed {
     /// Whether the upstream line `name` goes to the client, next to `own` (the headers
     /// Gantry set on the response). `Content-Length` is left to the caller (framing).
     pub fn passes(&self, name: &[u8], own: &HeaderMap) -> bool {
-        if HOP_BY_HOP.iter().any(|h| name.eq_ignore_ascii_case(h)) {
-            return false;
+        let own_has =
+            || !own.is_empty() && HeaderName::from_bytes(name).is_ok_and(|n| own.contains_key(n));
+        match classify(name) {
+            Some(k) if k.is_hop_by_hop() => false,
+            Some(Known::Via | Known::XKong) => !(self.kong.overrides(name) || own_has()),
+            Some(Known::Server) => !own_has(),
+            _ => {
+                self.listed.is_empty()
+                    || !self
+                        .listed
+                        .iter()
+                        .any(|l| name.eq_ignore_ascii_case(l.as_slice()))
+            }
         }
-        if gantry_may_set(name)
-            && (self.kong.overrides(name)
-                || (!own.is_empty()
-                    && HeaderName::from_bytes(name).is_ok_and(|n| own.contains_key(n))))
-        {
-            return false;
-        }
-        !self
-            .listed
-            .iter()
-            .any(|l| name.eq_ignore_ascii_case(l.as_slice()))
     }
 
     /// The relayed lines and `own` as one `HeaderMap` (for plugins and HTTP/2): the
@@ -308,6 +389,24 @@ mod tests {
         let cookies: Vec<_> = map.get_all("set-cookie").iter().collect();
         assert_eq!(cookies, vec!["a=1", "b=2"]);
         assert!(!map.contains_key("x-secret") && !map.contains_key("connection"));
+    }
+
+    #[test]
+    fn classifies_names_in_any_case() {
+        assert_eq!(classify(b"Connection"), Some(Known::Connection));
+        assert_eq!(classify(b"KEEP-ALIVE"), Some(Known::KeepAlive));
+        assert_eq!(
+            classify(b"Transfer-Encoding"),
+            Some(Known::TransferEncoding)
+        );
+        assert_eq!(classify(b"x-kong-upstream-latency"), Some(Known::XKong));
+        assert_eq!(classify(b"x-kong-"), None);
+        assert_eq!(classify(b"x-konga"), None);
+        assert_eq!(classify(b"content-type"), None);
+        assert_eq!(classify(b""), None);
+        let r = relayed(&[("Date", "x")]);
+        assert!(r.raw.has_known(Known::Date) && !r.raw.has_known(Known::Via));
+        assert_eq!(r.raw.values_of("via").count(), 0);
     }
 
     #[test]
