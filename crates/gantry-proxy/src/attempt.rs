@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use gantry_balancer::{Outcome, Pick, Tries};
 use http::header::{self, HeaderValue};
-use http::{Method, Request, Response, StatusCode, Version};
+use http::{Method, Response, StatusCode, Version};
 
 use crate::body::{ProxyBody, UpstreamBody};
 use crate::error_page::{self, ErrorSource};
@@ -91,6 +91,17 @@ fn report_failure(pick: Option<&Pick>, e: &UpstreamError) {
     }
 }
 
+/// The request as it goes upstream; each try adds `Host` and Kong's headers when it
+/// writes the head.
+pub struct Outgoing<'r> {
+    pub method: &'r Method,
+    pub uri: &'r http::Uri,
+    pub headers: &'r http::HeaderMap,
+    pub kong: &'r UpstreamHeaders<'r>,
+    pub preserved_host: Option<&'r HeaderValue>,
+    pub client_version: Version,
+}
+
 /// The request-head buffer, reused across requests on a worker thread (a request
 /// that finds it in use by another in-flight one allocates its own).
 struct HeadBuf(Vec<u8>);
@@ -149,14 +160,14 @@ pub async fn send(
     worker: &Worker,
     ctx: &Ctx<'_>,
     service: &ServiceRuntime,
-    req: Request<UpstreamBody<'_>>,
-    kong_headers: &UpstreamHeaders<'_>,
-    preserved_host: Option<HeaderValue>,
-    client_version: Version,
-    mut tries: Option<Tries>,
+    out: &Outgoing<'_>,
+    body: &mut UpstreamBody<'_>,
+    mut tries: Option<&mut Tries>,
 ) -> Response<ProxyBody> {
     let attempts = u32::from(service.service.retries) + 1;
-    let (parts, mut body) = req.into_parts();
+    let parts = out;
+    let kong_headers = out.kong;
+    let client_version = out.client_version;
     let balanced = matches!(service.destination, Destination::Balanced(_));
     let replayable = balanced && attempts > 1 && idempotent(&parts.method) && body.is_empty();
     let framing = body.framing_for(&parts.method);
@@ -169,7 +180,7 @@ pub async fn send(
     let mut head = HeadBuf::take();
     let mut last_err: Option<UpstreamError> = None;
     for _ in 0..attempts {
-        let attempt = match next_peer(ctx, service, tries.as_mut(), preserved_host.as_ref()) {
+        let attempt = match next_peer(ctx, service, tries.as_deref_mut(), out.preserved_host) {
             Ok(a) => a,
             Err(resp) => return resp,
         };
@@ -212,7 +223,7 @@ pub async fn send(
             conn,
             &parts.method,
             &head,
-            &mut body,
+            body,
             timeouts,
             &worker.upstream_tls,
         )
@@ -245,7 +256,7 @@ pub async fn send(
                     upstream_latency.as_millis(),
                     client_version,
                 );
-                if let Some(cookie) = tries.as_ref().and_then(Tries::set_cookie) {
+                if let Some(cookie) = tries.as_deref().and_then(Tries::set_cookie) {
                     if let Ok(v) = HeaderValue::from_str(cookie) {
                         resp.headers_mut().append(header::SET_COOKIE, v);
                     }

@@ -133,16 +133,222 @@ pub async fn serve(
     req: Request<RequestBody<'_>>,
 ) -> Response<ProxyBody> {
     let start = crate::clock::now();
-    let snapshot = worker.snapshot.load_full();
-    let ctx = Ctx::new(start, req.headers(), &worker.opts);
-    // One async level less per request: each level copies the (kilobytes-large)
-    // future of the level below when it starts it.
-    let mut plugins = None;
-    let resp = forward(worker, conn, &snapshot, &ctx, req, &mut plugins).await;
-    match plugins {
+    let snapshot_ref = worker.snapshot.load_full();
+    let snapshot: &Snapshot = &snapshot_ref;
+    let ctx_value = Ctx::new(start, req.headers(), &worker.opts);
+    let ctx = &ctx_value;
+    let mut plugin_state: Option<PluginState> = None;
+    // The whole pipeline up to the response is this one block rather than an async
+    // fn of its own: every async level copies the (kilobytes-large) future of the
+    // level below when it starts it, and this one ran on every request. When the
+    // configuration has plugins, `plugins` receives the request's plugin run (for the
+    // response phases).
+    let resp = 'forward: {
+        let plugins = &mut plugin_state;
+        let opts = &*worker.opts;
+        let (parts, body) = req.into_parts();
+        let http::request::Parts {
+            mut method,
+            uri,
+            version,
+            mut headers,
+            ..
+        } = parts;
+        let scheme = if conn.tls {
+            Protocol::Https
+        } else {
+            Protocol::Http
+        };
+        let forwarded_scheme = if conn.trusted {
+            headers
+                .get("x-forwarded-proto")
+                .and_then(|v| v.to_str().ok())
+                .and_then(Protocol::parse)
+                .unwrap_or(scheme)
+        } else {
+            scheme
+        };
+        let client_ip = forwarded_ip(opts, conn.trusted, &headers);
+
+        // Plugins: `rewrite` (global plugins) runs before routing and may change headers.
+        if let Some(set) = snapshot.plugins.as_ref() {
+            let host = strip_port(request_host(&uri, &headers)).to_string();
+            let facts = plugin_phase::RequestFacts {
+                method: method.clone(),
+                uri: &uri,
+                version,
+                headers: std::mem::take(&mut headers),
+                client_ip: client_ip.unwrap_or(conn.peer.ip()),
+                server_addr: conn.local.ip(),
+                https: forwarded_scheme == Protocol::Https,
+                host: &host,
+                port: conn.local.port(),
+            };
+            let (mut state, rewritten) = plugin_phase::rewrite(set, ctx, facts);
+            headers = state.take_headers();
+            *plugins = Some(state);
+            if let Err(resp) = rewritten {
+                break 'forward resp;
+            }
+        }
+
+        let raw_host = request_host(&uri, &headers);
+        let routed = match route(
+            conn,
+            snapshot,
+            ctx,
+            &method,
+            &uri,
+            version,
+            &headers,
+            forwarded_scheme,
+            raw_host,
+        ) {
+            Ok(r) => r,
+            Err(resp) => break 'forward resp,
+        };
+
+        if let (Some(limit), Some(len)) = (opts.client_max_body_size, content_length(&headers)) {
+            if len > limit {
+                break 'forward ctx.error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "Payload too large",
+                    ErrorSource::Nginx,
+                );
+            }
+        }
+
+        // Values that borrow the request headers, taken before they move upstream.
+        let host_value = host_value(&uri, &headers);
+        let forwarded_host = host_value.as_ref().map(|v| match v.to_str() {
+            Ok(s) if strip_port(s).len() != s.len() => {
+                HeaderValue::from_str(strip_port(s)).unwrap_or_else(|_| v.clone())
+            }
+            _ => v.clone(),
+        });
+        let real_ip = client_ip.and_then(|ip| HeaderValue::from_str(&ip.to_string()).ok());
+
+        // Plugins: `access` on the route's chain (may answer, or change the request).
+        let mut body = Some(body);
+        let mut buffered = None;
+        let mut upstream_uri = None;
+        if let (Some(set), Some(state)) = (snapshot.plugins.as_ref(), plugins.as_mut()) {
+            let route_facts = plugin_phase::RouteFacts {
+                route_id: routed.rt.route.id,
+                service_id: routed.rt.route.service.map(|s| s.id),
+                upstream_path: routed.upstream_uri.path(),
+                query: uri.query(),
+                captures: routed.matched.captures.as_ref(),
+            };
+            let headers_in = std::mem::take(&mut headers);
+            let limit = opts.client_max_body_size;
+            match Box::pin(state.access(set, ctx, route_facts, headers_in, &mut body, limit)).await
+            {
+                Ok(admitted) => {
+                    method = admitted.method;
+                    headers = admitted.headers;
+                    buffered = admitted.body;
+                    if let Some(target) = admitted.rewritten_target {
+                        match Uri::try_from(target) {
+                            Ok(u) => upstream_uri = Some(u),
+                            Err(_) => {
+                                break 'forward ctx.error(
+                                    StatusCode::BAD_REQUEST,
+                                    "Bad request",
+                                    ErrorSource::Nginx,
+                                );
+                            }
+                        }
+                    }
+                }
+                Err(resp) => break 'forward resp,
+            }
+        }
+
+        let facts = ForwardedFacts {
+            client_ip: real_ip.as_ref().unwrap_or(&conn.peer_ip),
+            trusted: conn.trusted,
+            scheme: headers::scheme_value(forwarded_scheme == Protocol::Https),
+            host: forwarded_host,
+            listener_port: &conn.port,
+            path: uri.path(),
+            prefix: routed.matched.strip_prefix().filter(|p| *p != "/"),
+            version,
+            request_id: &ctx.request_id,
+        };
+        let kong_headers = UpstreamHeaders::new(&headers, &facts, &opts.headers);
+
+        let mut up_body = match (buffered, body) {
+            (Some(b), _) if !b.is_empty() => UpstreamBody::Full(b),
+            (Some(_), _) | (None, None) => UpstreamBody::Empty,
+            (None, Some(b)) if http_body::Body::is_end_stream(&b) => UpstreamBody::Empty,
+            (None, Some(b)) => UpstreamBody::stream(b, opts.client_max_body_size),
+        };
+        let up_uri = upstream_uri.unwrap_or(routed.upstream_uri);
+
+        // The authenticated consumer (or credential) is what `hash_on = consumer` hashes.
+        let consumer_id = plugins.as_ref().and_then(|st| {
+            st.ctx
+                .consumer
+                .as_ref()
+                .map(|c| c.id.to_string())
+                .or_else(|| st.ctx.credential.as_ref().map(|c| c.id.to_string()))
+        });
+        // A plugin that set `Host` (Kong's `upstream_host`) wins over `preserve_host`.
+        let plugin_host = plugins
+            .as_ref()
+            .and_then(|st| st.ctx.scratch.get::<gantry_plugins::UpstreamHost>())
+            .map(|h| h.0.clone());
+        let preserved_host = match plugin_host {
+            Some(h) => Some(h),
+            None if routed.rt.route.preserve_host => host_value,
+            None => None,
+        };
+        let mut tries = match &routed.service.destination {
+            Destination::Balanced(b) => {
+                if b.needs_resolve() {
+                    Box::pin(b.resolve()).await;
+                }
+                let captures = routed.matched.captures.as_ref();
+                let hash = HashContext {
+                    consumer: consumer_id.as_deref(),
+                    client_ip: Some(client_ip.unwrap_or(conn.peer.ip())),
+                    headers: Some(&headers),
+                    path: std::str::from_utf8(&routed.matched.normalized_path).ok(),
+                    query: uri.query(),
+                    uri_captures: captures.map(|c| UriCaptures {
+                        named: &c.named,
+                        numbered: &c.numbered,
+                    }),
+                };
+                Some(b.start(&hash))
+            }
+            Destination::Direct(_) => None,
+        };
+        // Everything goes by reference: the future of `attempt::send` stays small, and
+        // it is copied when it starts.
+        let out = attempt::Outgoing {
+            method: &method,
+            uri: &up_uri,
+            headers: &headers,
+            kong: &kong_headers,
+            preserved_host: preserved_host.as_ref(),
+            client_version: version,
+        };
+        attempt::send(
+            worker,
+            ctx,
+            routed.service,
+            &out,
+            &mut up_body,
+            tries.as_mut(),
+        )
+        .await
+    };
+    match plugin_state {
         // Boxed, like the other plugin-only futures: they are large, and a future held
         // inline makes every request's future that large.
-        Some(state) => Box::pin(state.finish(&ctx, resp)).await,
+        Some(state) => Box::pin(state.finish(ctx, resp)).await,
         None => resp,
     }
 }
@@ -153,211 +359,6 @@ struct Routed<'s> {
     service: &'s ServiceRuntime,
     upstream_uri: Uri,
     matched: gantry_router::RouteMatch,
-}
-
-/// Everything up to the response to the client; when the configuration has plugins,
-/// `plugins` receives the request's plugin run (for the response phases).
-async fn forward(
-    worker: &Worker,
-    conn: &ConnInfo,
-    snapshot: &Snapshot,
-    ctx: &Ctx<'_>,
-    req: Request<RequestBody<'_>>,
-    plugins: &mut Option<PluginState>,
-) -> Response<ProxyBody> {
-    let opts = &*worker.opts;
-    let (parts, body) = req.into_parts();
-    let http::request::Parts {
-        mut method,
-        uri,
-        version,
-        mut headers,
-        ..
-    } = parts;
-    let scheme = if conn.tls {
-        Protocol::Https
-    } else {
-        Protocol::Http
-    };
-    let forwarded_scheme = if conn.trusted {
-        headers
-            .get("x-forwarded-proto")
-            .and_then(|v| v.to_str().ok())
-            .and_then(Protocol::parse)
-            .unwrap_or(scheme)
-    } else {
-        scheme
-    };
-    let client_ip = forwarded_ip(opts, conn.trusted, &headers);
-
-    // Plugins: `rewrite` (global plugins) runs before routing and may change headers.
-    if let Some(set) = snapshot.plugins.as_ref() {
-        let host = strip_port(request_host(&uri, &headers)).to_string();
-        let facts = plugin_phase::RequestFacts {
-            method: method.clone(),
-            uri: &uri,
-            version,
-            headers: std::mem::take(&mut headers),
-            client_ip: client_ip.unwrap_or(conn.peer.ip()),
-            server_addr: conn.local.ip(),
-            https: forwarded_scheme == Protocol::Https,
-            host: &host,
-            port: conn.local.port(),
-        };
-        let (mut state, rewritten) = plugin_phase::rewrite(set, ctx, facts);
-        headers = state.take_headers();
-        *plugins = Some(state);
-        if let Err(resp) = rewritten {
-            return resp;
-        }
-    }
-
-    let raw_host = request_host(&uri, &headers);
-    let routed = match route(
-        conn,
-        snapshot,
-        ctx,
-        &method,
-        &uri,
-        version,
-        &headers,
-        forwarded_scheme,
-        raw_host,
-    ) {
-        Ok(r) => r,
-        Err(resp) => return resp,
-    };
-
-    if let (Some(limit), Some(len)) = (opts.client_max_body_size, content_length(&headers)) {
-        if len > limit {
-            return ctx.error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "Payload too large",
-                ErrorSource::Nginx,
-            );
-        }
-    }
-
-    // Values that borrow the request headers, taken before they move upstream.
-    let host_value = host_value(&uri, &headers);
-    let forwarded_host = host_value.as_ref().map(|v| match v.to_str() {
-        Ok(s) if strip_port(s).len() != s.len() => {
-            HeaderValue::from_str(strip_port(s)).unwrap_or_else(|_| v.clone())
-        }
-        _ => v.clone(),
-    });
-    let real_ip = client_ip.and_then(|ip| HeaderValue::from_str(&ip.to_string()).ok());
-
-    // Plugins: `access` on the route's chain (may answer, or change the request).
-    let mut body = Some(body);
-    let mut buffered = None;
-    let mut upstream_uri = None;
-    if let (Some(set), Some(state)) = (snapshot.plugins.as_ref(), plugins.as_mut()) {
-        let route_facts = plugin_phase::RouteFacts {
-            route_id: routed.rt.route.id,
-            service_id: routed.rt.route.service.map(|s| s.id),
-            upstream_path: routed.upstream_uri.path(),
-            query: uri.query(),
-            captures: routed.matched.captures.as_ref(),
-        };
-        let headers_in = std::mem::take(&mut headers);
-        let limit = opts.client_max_body_size;
-        match Box::pin(state.access(set, ctx, route_facts, headers_in, &mut body, limit)).await {
-            Ok(admitted) => {
-                method = admitted.method;
-                headers = admitted.headers;
-                buffered = admitted.body;
-                if let Some(target) = admitted.rewritten_target {
-                    match Uri::try_from(target) {
-                        Ok(u) => upstream_uri = Some(u),
-                        Err(_) => {
-                            return ctx.error(
-                                StatusCode::BAD_REQUEST,
-                                "Bad request",
-                                ErrorSource::Nginx,
-                            );
-                        }
-                    }
-                }
-            }
-            Err(resp) => return resp,
-        }
-    }
-
-    let facts = ForwardedFacts {
-        client_ip: real_ip.as_ref().unwrap_or(&conn.peer_ip),
-        trusted: conn.trusted,
-        scheme: headers::scheme_value(forwarded_scheme == Protocol::Https),
-        host: forwarded_host,
-        listener_port: &conn.port,
-        path: uri.path(),
-        prefix: routed.matched.strip_prefix().filter(|p| *p != "/"),
-        version,
-        request_id: &ctx.request_id,
-    };
-    let kong_headers = UpstreamHeaders::new(&headers, &facts, &opts.headers);
-
-    let up_body = match (buffered, body) {
-        (Some(b), _) if !b.is_empty() => UpstreamBody::Full(b),
-        (Some(_), _) | (None, None) => UpstreamBody::Empty,
-        (None, Some(b)) if http_body::Body::is_end_stream(&b) => UpstreamBody::Empty,
-        (None, Some(b)) => UpstreamBody::stream(b, opts.client_max_body_size),
-    };
-    let mut up_req = Request::new(up_body);
-    *up_req.method_mut() = method;
-    *up_req.uri_mut() = upstream_uri.unwrap_or(routed.upstream_uri);
-    *up_req.headers_mut() = headers;
-
-    // The authenticated consumer (or credential) is what `hash_on = consumer` hashes.
-    let consumer_id = plugins.as_ref().and_then(|st| {
-        st.ctx
-            .consumer
-            .as_ref()
-            .map(|c| c.id.to_string())
-            .or_else(|| st.ctx.credential.as_ref().map(|c| c.id.to_string()))
-    });
-    // A plugin that set `Host` (Kong's `upstream_host`) wins over `preserve_host`.
-    let plugin_host = plugins
-        .as_ref()
-        .and_then(|st| st.ctx.scratch.get::<gantry_plugins::UpstreamHost>())
-        .map(|h| h.0.clone());
-    let preserved_host = match plugin_host {
-        Some(h) => Some(h),
-        None if routed.rt.route.preserve_host => host_value,
-        None => None,
-    };
-    let tries = match &routed.service.destination {
-        Destination::Balanced(b) => {
-            if b.needs_resolve() {
-                Box::pin(b.resolve()).await;
-            }
-            let captures = routed.matched.captures.as_ref();
-            let hash = HashContext {
-                consumer: consumer_id.as_deref(),
-                client_ip: Some(client_ip.unwrap_or(conn.peer.ip())),
-                headers: Some(up_req.headers()),
-                path: std::str::from_utf8(&routed.matched.normalized_path).ok(),
-                query: uri.query(),
-                uri_captures: captures.map(|c| UriCaptures {
-                    named: &c.named,
-                    numbered: &c.numbered,
-                }),
-            };
-            Some(b.start(&hash))
-        }
-        Destination::Direct(_) => None,
-    };
-    attempt::send(
-        worker,
-        ctx,
-        routed.service,
-        up_req,
-        &kong_headers,
-        preserved_host,
-        version,
-        tries,
-    )
-    .await
 }
 
 fn content_length(h: &HeaderMap) -> Option<u64> {
