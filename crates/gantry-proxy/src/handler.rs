@@ -137,7 +137,8 @@ pub async fn serve(
     let snapshot: &Snapshot = &snapshot_ref;
     let ctx_value = Ctx::new(start, req.headers(), &worker.opts);
     let ctx = &ctx_value;
-    let mut plugin_state: Option<PluginState> = None;
+    // Boxed: it lives across every await below, so inline it would grow the future.
+    let mut plugin_state: Option<Box<PluginState>> = None;
     // The whole pipeline up to the response is this one block rather than an async
     // fn of its own: every async level copies the (kilobytes-large) future of the
     // level below when it starts it, and this one ran on every request. When the
@@ -186,7 +187,7 @@ pub async fn serve(
             };
             let (mut state, rewritten) = plugin_phase::rewrite(set, ctx, facts);
             headers = state.take_headers();
-            *plugins = Some(state);
+            *plugins = Some(Box::new(state));
             if let Err(resp) = rewritten {
                 break 'forward resp;
             }
@@ -348,7 +349,7 @@ pub async fn serve(
     match plugin_state {
         // Boxed, like the other plugin-only futures: they are large, and a future held
         // inline makes every request's future that large.
-        Some(state) => Box::pin(state.finish(ctx, resp)).await,
+        Some(state) => Box::pin((*state).finish(ctx, resp)).await,
         None => resp,
     }
 }
