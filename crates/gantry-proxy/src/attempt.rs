@@ -95,7 +95,8 @@ fn report_failure(pick: Option<&Pick>, e: &UpstreamError) {
 /// writes the head.
 pub struct Outgoing<'r> {
     pub method: &'r Method,
-    pub uri: &'r http::Uri,
+    /// Path and query for the request line.
+    pub target: &'r str,
     pub headers: &'r http::HeaderMap,
     pub kong: &'r UpstreamHeaders<'r>,
     pub preserved_host: Option<&'r HeaderValue>,
@@ -171,7 +172,7 @@ pub async fn send(
     let balanced = matches!(service.destination, Destination::Balanced(_));
     let replayable = balanced && attempts > 1 && idempotent(&parts.method) && body.is_empty();
     let framing = body.framing_for(&parts.method);
-    let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let target = out.target;
     let timeouts = Timeouts {
         connect: service.connect_timeout,
         write: service.write_timeout,

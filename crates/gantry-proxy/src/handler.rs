@@ -237,7 +237,7 @@ pub async fn serve(
             let route_facts = plugin_phase::RouteFacts {
                 route_id: routed.rt.route.id,
                 service_id: routed.rt.route.service.map(|s| s.id),
-                upstream_path: routed.upstream_uri.path(),
+                upstream_path: routed.upstream_path(),
                 query: uri.query(),
                 captures: routed.matched.captures.as_ref(),
             };
@@ -250,8 +250,8 @@ pub async fn serve(
                     headers = admitted.headers;
                     buffered = admitted.body;
                     if let Some(target) = admitted.rewritten_target {
-                        match Uri::try_from(target) {
-                            Ok(u) => upstream_uri = Some(u),
+                        match Uri::try_from(target.as_str()) {
+                            Ok(_) => upstream_uri = Some(target),
                             Err(_) => {
                                 break 'forward ctx.error(
                                     StatusCode::BAD_REQUEST,
@@ -285,7 +285,7 @@ pub async fn serve(
             (None, Some(b)) if http_body::Body::is_end_stream(&b) => UpstreamBody::Empty,
             (None, Some(b)) => UpstreamBody::stream(b, opts.client_max_body_size),
         };
-        let up_uri = upstream_uri.unwrap_or(routed.upstream_uri);
+        let up_target = upstream_uri.unwrap_or(routed.upstream_target);
 
         // The authenticated consumer (or credential) is what `hash_on = consumer` hashes.
         let consumer_id = plugins.as_ref().and_then(|st| {
@@ -330,7 +330,7 @@ pub async fn serve(
         // it is copied when it starts.
         let out = attempt::Outgoing {
             method: &method,
-            uri: &up_uri,
+            target: &up_target,
             headers: &headers,
             kong: &kong_headers,
             preserved_host: preserved_host.as_ref(),
@@ -358,8 +358,17 @@ pub async fn serve(
 struct Routed<'s> {
     rt: &'s RouteRuntime,
     service: &'s ServiceRuntime,
-    upstream_uri: Uri,
+    /// Path and query for the upstream request line (checked: no spaces or control bytes).
+    upstream_target: String,
+    /// Where the path ends in `upstream_target`.
+    path_len: usize,
     matched: gantry_router::RouteMatch,
+}
+
+impl Routed<'_> {
+    fn upstream_path(&self) -> &str {
+        self.upstream_target.get(..self.path_len).unwrap_or("/")
+    }
 }
 
 fn content_length(h: &HeaderMap) -> Option<u64> {
@@ -425,19 +434,23 @@ fn route<'s>(
             "no Service found with those values",
         ));
     };
-    let mut path_and_query = m.upstream_path(service.service.path.as_deref());
+    let mut target = m.upstream_path(service.service.path.as_deref());
+    let path_len = target.len();
     if let Some(q) = uri.query() {
-        path_and_query.reserve(q.len() + 1);
-        path_and_query.push('?');
-        path_and_query.push_str(q);
+        target.reserve(q.len() + 1);
+        target.push('?');
+        target.push_str(q);
     }
-    let Ok(upstream_uri) = Uri::try_from(path_and_query) else {
+    // What a request line may carry (a decoded path could hold a space or a control
+    // byte): checked here rather than by building a `Uri` per request.
+    if target.is_empty() || !target.bytes().all(|b| b.is_ascii_graphic() || b >= 0x80) {
         return Err(ctx.error(StatusCode::BAD_REQUEST, "Bad request", ErrorSource::Nginx));
-    };
+    }
     Ok(Routed {
         rt,
         service,
-        upstream_uri,
+        upstream_target: target,
+        path_len,
         matched: m,
     })
 }
