@@ -449,6 +449,11 @@ impl PluginRun {
         }
     }
 
+    /// Whether any plugin of the run implements `header_filter`.
+    pub fn has_header_filter(&self) -> bool {
+        self.each().any(|i| i.phases.header_filter)
+    }
+
     /// Whether `body_filter` must be called for each chunk.
     pub fn has_body_filter(&self) -> bool {
         self.each().any(|i| i.phases.body_filter)

@@ -190,6 +190,15 @@ impl PluginState {
         ctx: &Ctx<'_>,
         mut resp: Response<ProxyBody>,
     ) -> Response<ProxyBody> {
+        // A run without response-side phases (key-auth, acl, …) leaves the response
+        // as it is: no header map to build for it.
+        if !self.run.wants_buffered_response()
+            && !self.run.has_header_filter()
+            && !self.run.has_body_filter()
+            && !self.run.has_log()
+        {
+            return resp;
+        }
         // Plugins see and change the whole header set.
         crate::respond::merge_relayed(&mut resp);
         let source = if self.short_circuit {
