@@ -154,18 +154,22 @@ pub struct Credentials<'a> {
     pub acls: &'a [Acl],
 }
 
+/// A map keyed by values an attacker cannot steer (UUIDs, SHA-256 digests): foldhash
+/// instead of SipHash, as these lookups run on every authenticated request.
+type UniformMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 /// Consumers and credentials by the keys requests present them with.
 #[derive(Debug, Default)]
 pub struct ConsumerIndex {
-    consumers: HashMap<Uuid, Arc<ConsumerInfo>>,
+    consumers: UniformMap<Uuid, Arc<ConsumerInfo>>,
     by_username: HashMap<String, Arc<ConsumerInfo>>,
     /// key-auth credentials by SHA-256 of the key, so the map lookup's timing
     /// says nothing about the key itself; the key is then compared in constant time.
-    keys: HashMap<[u8; 32], KeyEntry>,
+    keys: UniformMap<[u8; 32], KeyEntry>,
     basic: HashMap<String, BasicEntry>,
     jwt: HashMap<String, JwtEntry>,
     hmac: HashMap<String, HmacEntry>,
-    groups: HashMap<Uuid, Vec<String>>,
+    groups: UniformMap<Uuid, Vec<String>>,
 }
 
 impl ConsumerIndex {

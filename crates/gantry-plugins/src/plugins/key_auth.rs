@@ -188,11 +188,10 @@ impl Handler {
             Some(k) if !k.is_empty() => k,
             _ => return Err(Failure::Unauthorized(ERR_NO_KEY)),
         };
-        let now = ctx.now_secs();
         let Some(entry) = self
             .index
             .key_auth(&key)
-            .filter(|e| e.expires_at.is_none_or(|exp| now < exp))
+            .filter(|e| e.expires_at.is_none_or(|exp| ctx.now_secs() < exp))
         else {
             return Err(Failure::Unauthorized(ERR_INVALID));
         };
