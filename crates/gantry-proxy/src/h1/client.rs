@@ -17,13 +17,10 @@ use tokio_util::io::poll_read_buf;
 use crate::body::{BoxError, UpstreamBody};
 use crate::h1::chunked::{self, ChunkedDecoder, Decoded};
 use crate::h1::head::{self, Framing, ResponseHead};
-use crate::h1::io::{IdleTimer, UpstreamIo, write_two};
+use crate::h1::io::{IdleTimer, READ_BUF, UpstreamIo, poll_read_some, read_some, write_two};
 use crate::h1::raw::Relayed;
 use crate::pool::{Pool, PoolKey};
 use crate::upstream::UpstreamError;
-
-/// Read buffer size of an upstream connection.
-const READ_BUF: usize = 8 * 1024;
 
 /// One HTTP/1.1 connection to an upstream peer.
 pub struct UpstreamConn {
@@ -214,14 +211,6 @@ impl UpstreamConn {
     }
 }
 
-/// Reads what is available into `buf` (reserving room first).
-async fn read_some(io: &mut UpstreamIo, buf: &mut BytesMut) -> std::io::Result<usize> {
-    if buf.capacity() - buf.len() < 1024 {
-        buf.reserve(READ_BUF);
-    }
-    std::future::poll_fn(|cx| poll_read_buf(Pin::new(&mut *io), cx, buf)).await
-}
-
 /// Where a connection goes back to once its response has been read.
 pub struct Checkin {
     pub pool: Pool,
@@ -375,10 +364,7 @@ impl Body for ResponseBody {
             let Some(conn) = this.conn.as_mut() else {
                 return Poll::Ready(None);
             };
-            if conn.rbuf.capacity() - conn.rbuf.len() < 1024 {
-                conn.rbuf.reserve(READ_BUF);
-            }
-            match poll_read_buf(Pin::new(&mut conn.io), cx, &mut conn.rbuf) {
+            match poll_read_some(&mut conn.io, cx, &mut conn.rbuf) {
                 Poll::Ready(Ok(0)) => {
                     if matches!(this.decoder, Decoder::Close) {
                         // The upstream's close ends a body without a length.

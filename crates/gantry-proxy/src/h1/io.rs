@@ -8,7 +8,7 @@ use std::pin::{Pin, pin};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::{Buf, Bytes};
+use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
@@ -277,6 +277,29 @@ mod tests {
             assert!(r.is_ok());
         }
     }
+}
+
+/// Read buffer size of a connection, either side.
+pub const READ_BUF: usize = 8 * 1024;
+
+/// Polls one read of what is available into `buf`, making room first.
+pub fn poll_read_some<R: AsyncRead + Unpin + ?Sized>(
+    io: &mut R,
+    cx: &mut Context<'_>,
+    buf: &mut BytesMut,
+) -> Poll<io::Result<usize>> {
+    if buf.capacity() - buf.len() < 1024 {
+        buf.reserve(READ_BUF);
+    }
+    tokio_util::io::poll_read_buf(Pin::new(io), cx, buf)
+}
+
+/// Reads what is available into `buf`.
+pub async fn read_some<R: AsyncRead + Unpin + ?Sized>(
+    io: &mut R,
+    buf: &mut BytesMut,
+) -> io::Result<usize> {
+    poll_fn(|cx| poll_read_some(&mut *io, cx, buf)).await
 }
 
 /// Writes all of `head` then all of `body` with as few syscalls as the stream allows

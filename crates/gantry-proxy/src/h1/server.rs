@@ -16,13 +16,12 @@ use http::{HeaderMap, Method, Request, Response, StatusCode, Version};
 use http_body::{Body, Frame, SizeHint};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::Notify;
-use tokio_util::io::poll_read_buf;
 
 use crate::body::{BoxError, ProxyBody, RequestBody};
 use crate::error_page::ErrorSource;
 use crate::h1::chunked::{self, ChunkedDecoder, Decoded};
 use crate::h1::head::{self, Framing, HeadError, Persist};
-use crate::h1::io::{IdleTimer, Rewind, write_two};
+use crate::h1::io::{IdleTimer, READ_BUF, Rewind, poll_read_some, read_some, write_two};
 use crate::h1::raw::HeaderLines;
 use crate::handler::{ConnInfo, Worker};
 use crate::respond::Ctx;
@@ -59,7 +58,6 @@ impl Default for ClientConnOptions {
     }
 }
 
-const READ_BUF: usize = 8 * 1024;
 /// An unread request body up to this size is read and dropped after the response so
 /// the connection can stay open; a larger one closes it.
 const DRAIN_LIMIT: u64 = 64 * 1024;
@@ -91,17 +89,6 @@ pub enum Served<S> {
     Closed,
     /// The client speaks HTTP/2 (prior knowledge): serve it with hyper.
     Http2(Rewind<S>),
-}
-
-/// Reads what is available into `buf`.
-async fn read_some<S: AsyncRead + Unpin + ?Sized>(
-    io: &mut S,
-    buf: &mut BytesMut,
-) -> std::io::Result<usize> {
-    if buf.capacity() - buf.len() < 1024 {
-        buf.reserve(READ_BUF);
-    }
-    poll_fn(|cx| poll_read_buf(Pin::new(&mut *io), cx, buf)).await
 }
 
 /// Serves HTTP/1.x requests on `io` until the client or the server ends the connection.
@@ -590,10 +577,7 @@ impl Body for ClientBody<'_> {
             if let Some(data) = data {
                 return Poll::Ready(Some(Ok(Frame::data(data))));
             }
-            if this.rbuf.capacity() - this.rbuf.len() < 1024 {
-                this.rbuf.reserve(READ_BUF);
-            }
-            match poll_read_buf(Pin::new(&mut *this.io), cx, this.rbuf) {
+            match poll_read_some(&mut *this.io, cx, this.rbuf) {
                 Poll::Ready(Ok(0)) => return this.fail("connection closed"),
                 Poll::Ready(Ok(_)) => this.timer.disarm(),
                 Poll::Ready(Err(_)) => return this.fail("connection error"),
