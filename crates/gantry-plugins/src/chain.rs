@@ -81,8 +81,12 @@ impl Instance {
 #[derive(Debug)]
 struct Slot {
     default: Option<Arc<Instance>>,
-    by_consumer: HashMap<Uuid, Arc<Instance>>,
+    by_consumer: IdMap<Arc<Instance>>,
 }
+
+/// Maps keyed by entity ids from the configuration (looked up per request): foldhash,
+/// as these keys are not chosen by clients.
+type IdMap<V> = HashMap<Uuid, V, foldhash::fast::RandomState>;
 
 impl Slot {
     fn pick(&self, consumer: Option<&Uuid>) -> Option<&Arc<Instance>> {
@@ -108,7 +112,7 @@ impl PluginChain {
         let mut slots = Vec::new();
         for (_, instances) in by_name {
             let mut default: Option<&Arc<Instance>> = None;
-            let mut by_consumer: HashMap<Uuid, Arc<Instance>> = HashMap::new();
+            let mut by_consumer: IdMap<Arc<Instance>> = IdMap::default();
             for inst in instances {
                 if global_only && inst.rank() != 8 {
                     continue;
@@ -204,8 +208,8 @@ pub enum BuildError {
 #[derive(Debug)]
 pub struct PluginSet {
     index: Arc<ConsumerIndex>,
-    by_route: HashMap<Uuid, Arc<PluginChain>>,
-    by_service: HashMap<Uuid, Arc<PluginChain>>,
+    by_route: IdMap<Arc<PluginChain>>,
+    by_service: IdMap<Arc<PluginChain>>,
     serviceless: Arc<PluginChain>,
     global: Arc<PluginChain>,
 }
@@ -287,12 +291,12 @@ impl PluginSet {
             .flat_map(|(_, v)| v)
             .filter_map(|i| i.route)
             .collect();
-        let mut by_route = HashMap::new();
+        let mut by_route = IdMap::default();
         for (route, service) in cfg.routes.iter().filter(|(r, _)| scoped.contains(r)) {
             let chain = PluginChain::compile(&ordered, Some(*route), *service, false);
             by_route.insert(*route, Arc::new(chain));
         }
-        let mut by_service = HashMap::new();
+        let mut by_service = IdMap::default();
         for inst in ordered.iter().flat_map(|(_, v)| v) {
             if let Some(s) = inst.service {
                 by_service.entry(s).or_insert_with(|| {

@@ -182,7 +182,7 @@ pub async fn serve(
                 client_ip: client_ip.unwrap_or(conn.peer.ip()),
                 server_addr: conn.local.ip(),
                 https: forwarded_scheme == Protocol::Https,
-                host: &host,
+                host,
                 port: conn.local.port(),
             };
             let (mut state, rewritten) = plugin_phase::rewrite(set, ctx, facts);
@@ -287,14 +287,6 @@ pub async fn serve(
         };
         let up_target = upstream_uri.unwrap_or(routed.upstream_target);
 
-        // The authenticated consumer (or credential) is what `hash_on = consumer` hashes.
-        let consumer_id = plugins.as_ref().and_then(|st| {
-            st.ctx
-                .consumer
-                .as_ref()
-                .map(|c| c.id.to_string())
-                .or_else(|| st.ctx.credential.as_ref().map(|c| c.id.to_string()))
-        });
         // A plugin that set `Host` (Kong's `upstream_host`) wins over `preserve_host`.
         let plugin_host = plugins
             .as_ref()
@@ -310,6 +302,15 @@ pub async fn serve(
                 if b.needs_resolve() {
                     Box::pin(b.resolve()).await;
                 }
+                // The authenticated consumer (or credential) is what `hash_on =
+                // consumer` hashes.
+                let consumer_id = plugins.as_ref().and_then(|st| {
+                    st.ctx
+                        .consumer
+                        .as_ref()
+                        .map(|c| c.id.to_string())
+                        .or_else(|| st.ctx.credential.as_ref().map(|c| c.id.to_string()))
+                });
                 let captures = routed.matched.captures.as_ref();
                 let hash = HashContext {
                     consumer: consumer_id.as_deref(),

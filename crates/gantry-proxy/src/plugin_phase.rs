@@ -45,7 +45,7 @@ pub struct RequestFacts<'a> {
     pub client_ip: IpAddr,
     pub server_addr: IpAddr,
     pub https: bool,
-    pub host: &'a str,
+    pub host: String,
     pub port: u16,
 }
 
@@ -81,7 +81,7 @@ pub fn rewrite(
     let target = facts.uri.path_and_query().map_or("/", |p| p.as_str());
     let mut pctx = RequestCtx::new(facts.method, target);
     pctx.scheme = if facts.https { "https" } else { "http" };
-    pctx.host = facts.host.to_string();
+    pctx.host = facts.host;
     pctx.port = facts.port;
     pctx.version = facts.version;
     pctx.headers = facts.headers;
