@@ -4,7 +4,8 @@
 
 mod support;
 
-use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -539,4 +540,94 @@ async fn chunked_body_over_limit_is_413() {
     req.extend_from_slice(b"\r\n0\r\n\r\n");
     let resp = raw_exchange(p.addr, req).await;
     assert!(resp.starts_with("HTTP/1.1 413"), "{resp}");
+}
+
+/// An origin speaking raw HTTP/1.1: answers "ok" with keep-alive implied, then either
+/// closes the connection shortly after each response (`close_after_answer`), or
+/// answers only the first request of a connection and closes on the second one
+/// without a word (a keep-alive race the proxy must hide for idempotent requests).
+async fn flaky_origin(close_after_answer: bool) -> (std::net::SocketAddr, Arc<AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let conns = Arc::new(AtomicUsize::new(0));
+    let counted = conns.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = listener.accept().await else {
+                return;
+            };
+            counted.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut served = 0;
+                loop {
+                    let mut chunk = [0u8; 1024];
+                    let n = match s.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => n,
+                    };
+                    buf.extend_from_slice(&chunk[..n]);
+                    while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        buf.drain(..end + 4);
+                        if !close_after_answer && served == 1 {
+                            return; // drop the connection with the request unanswered
+                        }
+                        served += 1;
+                        if s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                            .await
+                            .is_err()
+                        {
+                            return;
+                        }
+                        if close_after_answer {
+                            tokio::time::sleep(Duration::from_millis(30)).await;
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (addr, conns)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pooled_connection_the_upstream_closed_is_not_used() {
+    let (addr, conns) = flaky_origin(true).await;
+    let p = Proxy::start(
+        &one_route("127.0.0.1", addr.port(), None, &["/"]),
+        ProxyOptions::default(),
+    );
+    for _ in 0..3 {
+        // POST: had the closed connection been used, the request could not be
+        // replayed and the client would get a 502.
+        let req = Request::post("/")
+            .header("host", "example.test")
+            .body(Full::new(Bytes::from_static(b"payload")))
+            .unwrap();
+        assert_eq!(send(p.addr, req).await.status, StatusCode::OK);
+        // The origin closes its side of the pooled connection meanwhile.
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    assert_eq!(
+        conns.load(Ordering::SeqCst),
+        3,
+        "each request needed a fresh connection"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keepalive_race_is_retried_on_a_fresh_connection() {
+    let (addr, conns) = flaky_origin(false).await;
+    let p = Proxy::start(
+        &one_route("127.0.0.1", addr.port(), None, &["/"]),
+        ProxyOptions::default(),
+    );
+    for _ in 0..3 {
+        // The second request on each pooled connection is dropped unanswered: the
+        // client still gets the answer, from a fresh connection.
+        assert_eq!(get_ok(p.addr, "/").await.status, StatusCode::OK);
+    }
+    assert!(conns.load(Ordering::SeqCst) >= 2);
 }

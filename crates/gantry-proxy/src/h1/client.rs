@@ -73,9 +73,21 @@ impl UpstreamConn {
     /// sent bytes nobody asked for. Costs no syscall when the socket has shown no
     /// activity since its last response was read.
     pub fn is_closed(&mut self) -> bool {
-        let mut cx = Context::from_waker(Waker::noop());
-        !self.rbuf.is_empty()
-            || poll_read_buf(Pin::new(&mut self.io), &mut cx, &mut self.rbuf).is_ready()
+        if !self.rbuf.is_empty() {
+            return true;
+        }
+        match &mut self.io {
+            // `try_read` answers from tokio's cached readiness (no syscall, no waker
+            // registered) unless the socket showed activity.
+            UpstreamIo::Tcp(s) => {
+                let mut probe = [0u8; 1];
+                !matches!(s.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+            }
+            UpstreamIo::Tls(_) => {
+                let mut cx = Context::from_waker(Waker::noop());
+                poll_read_buf(Pin::new(&mut self.io), &mut cx, &mut self.rbuf).is_ready()
+            }
+        }
     }
 
     /// Writes the request (`head` is the serialized request head, framing included)

@@ -9,7 +9,7 @@ use bytes::{Bytes, BytesMut};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, StatusCode, Uri, Version};
 
-use super::raw::{HeaderLines, RawHeaders, Relayed, Span};
+use super::raw::{RawHeaders, Relayed, Span};
 use crate::headers::UpstreamHeaders;
 
 /// Most header lines one message may carry (hyper's default is 100).
@@ -233,9 +233,16 @@ pub fn parse_response(
     };
     let head = buf.split_to(len).freeze();
     let status = StatusCode::from_u16(code).map_err(|_| HeadError::Invalid("invalid status"))?;
-    let headers = RawHeaders::new(head, spans.get(..count).unwrap_or(&[]).to_vec());
-    let framing = response_framing(&headers, status, method)?;
-    let keep_alive = framing != Framing::Close && wants_keep_alive(&headers, version);
+    let spans = spans.get(..count).unwrap_or(&[]);
+    let facts = RequestFacts::of(&head, spans);
+    let framing = response_framing(&facts, status, method)?;
+    let keep_alive = framing != Framing::Close
+        && if version == Version::HTTP_10 {
+            facts.keep_alive_token
+        } else {
+            !facts.close_token
+        };
+    let headers = RawHeaders::new(head, spans.to_vec());
     Ok(Some(ResponseHead {
         status,
         version,
@@ -245,7 +252,8 @@ pub fn parse_response(
     }))
 }
 
-/// What the codec needs from a request's header lines, found in one pass.
+/// What the codec needs from a message's header lines (framing, persistence, a
+/// request's `Host` count and `Expect`), found in one pass.
 struct RequestFacts {
     /// `Transfer-Encoding` values, and whether the last coding is `chunked`.
     te: Option<bool>,
@@ -318,41 +326,6 @@ fn header_map(head: &Bytes, spans: &[Span]) -> Result<HeaderMap, HeadError> {
     Ok(map)
 }
 
-/// Whether a comma-separated header (`Connection`, `Transfer-Encoding`) lists `token`.
-pub fn has_token(headers: &impl HeaderLines, name: &str, token: &str) -> bool {
-    headers.values_of(name).any(|v| {
-        v.split(|&b| b == b',')
-            .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
-    })
-}
-
-fn wants_keep_alive(headers: &impl HeaderLines, version: Version) -> bool {
-    if version == Version::HTTP_10 {
-        has_token(headers, "connection", "keep-alive")
-    } else {
-        !has_token(headers, "connection", "close")
-    }
-}
-
-/// `Transfer-Encoding` ends in `chunked`, is something else, or is absent.
-fn transfer_encoding(headers: &impl HeaderLines) -> Option<bool> {
-    let mut last = None;
-    for v in headers.values_of("transfer-encoding") {
-        for t in v.split(|&b| b == b',') {
-            let t = t.trim_ascii();
-            if !t.is_empty() {
-                last = Some(t.eq_ignore_ascii_case(b"chunked"));
-            }
-        }
-    }
-    last
-}
-
-/// One `Content-Length` value (repeats must agree), or an error.
-fn content_length(headers: &impl HeaderLines) -> Result<Option<u64>, HeadError> {
-    parse_content_length(headers.values_of("content-length"))
-}
-
 fn parse_content_length<'v>(
     values: impl Iterator<Item = &'v [u8]>,
 ) -> Result<Option<u64>, HeadError> {
@@ -392,7 +365,7 @@ fn request_framing(facts: &RequestFacts, version: Version) -> Result<Framing, He
 }
 
 fn response_framing(
-    headers: &RawHeaders,
+    facts: &RequestFacts,
     status: StatusCode,
     method: &Method,
 ) -> Result<Framing, HeadError> {
@@ -403,10 +376,10 @@ fn response_framing(
     {
         return Ok(Framing::Empty);
     }
-    match transfer_encoding(headers) {
+    match facts.te {
         Some(true) => Ok(Framing::Chunked),
         Some(false) => Ok(Framing::Close),
-        None => Ok(match content_length(headers)? {
+        None => Ok(match facts.content_length? {
             Some(0) => Framing::Empty,
             Some(n) => Framing::Length(n),
             None => Framing::Close,
