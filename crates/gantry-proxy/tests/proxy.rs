@@ -631,3 +631,54 @@ async fn a_keepalive_race_is_retried_on_a_fresh_connection() {
     }
     assert!(conns.load(Ordering::SeqCst) >= 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_or_idle_clients_are_cut_off_by_the_client_timeouts() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let o = origin().await;
+    let mut opts = ProxyOptions::default();
+    opts.client.header = Duration::from_millis(200);
+    opts.client.keepalive = Duration::from_millis(200);
+    opts.client.body = Duration::from_millis(200);
+    let p = Proxy::start(&one_route("127.0.0.1", o.addr.port(), None, &["/"]), opts);
+    let read_until_closed = |mut s: tokio::net::TcpStream| async move {
+        let mut buf = vec![0u8; 4096];
+        let mut got = Vec::new();
+        let closed = tokio::time::timeout(Duration::from_secs(3), async {
+            loop {
+                match s.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                }
+            }
+        })
+        .await
+        .is_ok();
+        (closed, String::from_utf8_lossy(&got).to_string())
+    };
+    // A head that never completes (slowloris).
+    let mut s = tokio::net::TcpStream::connect(p.addr).await.unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n").await.unwrap();
+    let (closed, _) = read_until_closed(s).await;
+    assert!(closed, "a partial head kept the connection open");
+    // An idle keep-alive connection after one answer.
+    let mut s = tokio::net::TcpStream::connect(p.addr).await.unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        .await
+        .unwrap();
+    let (closed, text) = read_until_closed(s).await;
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(
+        closed,
+        "an idle keep-alive connection was kept past its timeout"
+    );
+    // A body that stops arriving: the upstream exchange fails, the client is cut off.
+    let mut s = tokio::net::TcpStream::connect(p.addr).await.unwrap();
+    s.write_all(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\nonly-part")
+        .await
+        .unwrap();
+    let (closed, _) = read_until_closed(s).await;
+    assert!(closed, "a stalled request body kept the connection open");
+    // And the proxy still serves.
+    assert_eq!(get_ok(p.addr, "/").await.status, StatusCode::OK);
+}
