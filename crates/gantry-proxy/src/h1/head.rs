@@ -9,7 +9,7 @@ use bytes::{Bytes, BytesMut};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, StatusCode, Uri, Version};
 
-use super::raw::{RawHeaders, Relayed, Span};
+use super::raw::{Known, RawHeaders, Relayed, Span, classify};
 use crate::headers::UpstreamHeaders;
 
 /// Most header lines one message may carry (hyper's default is 100).
@@ -144,6 +144,7 @@ pub fn parse_request(buf: &mut BytesMut) -> Result<Option<RequestHead>, HeadErro
             *slot = Span {
                 name: span_of(base, h.name.as_bytes()),
                 value: span_of(base, h.value),
+                known: classify(h.name.as_bytes()),
             };
         }
         let method = req.method.ok_or(HeadError::Invalid("missing method"))?;
@@ -222,6 +223,7 @@ pub fn parse_response(
             *slot = Span {
                 name: span_of(base, h.name.as_bytes()),
                 value: span_of(base, h.value),
+                known: classify(h.name.as_bytes()),
             };
         }
         let version = if resp.version == Some(0) {
@@ -278,13 +280,14 @@ impl RequestFacts {
             expect_continue: false,
         };
         for s in spans {
-            let name = head.get(range(s.name)).unwrap_or(&[]);
+            let Some(known) = s.known else {
+                continue;
+            };
             let value = head.get(range(s.value)).unwrap_or(&[]);
-            let is = |n: &[u8]| name.eq_ignore_ascii_case(n);
             let tokens = || value.split(|&b| b == b',').map(<[u8]>::trim_ascii);
-            if is(b"host") {
+            if known == Known::Host {
                 f.hosts += 1;
-            } else if is(b"content-length") {
+            } else if known == Known::ContentLength {
                 f.has_length = true;
                 f.content_length = match (
                     f.content_length,
@@ -295,16 +298,16 @@ impl RequestFacts {
                     (Ok(Some(_)), Ok(_)) => Err(HeadError::Invalid("conflicting Content-Length")),
                     (Err(e), _) | (_, Err(e)) => Err(e),
                 };
-            } else if is(b"transfer-encoding") {
+            } else if known == Known::TransferEncoding {
                 if let Some(last) = tokens().filter(|t| !t.is_empty()).last() {
                     f.te = Some(last.eq_ignore_ascii_case(b"chunked"));
                 }
-            } else if is(b"connection") {
+            } else if known == Known::Connection {
                 for t in tokens() {
                     f.close_token |= t.eq_ignore_ascii_case(b"close");
                     f.keep_alive_token |= t.eq_ignore_ascii_case(b"keep-alive");
                 }
-            } else if is(b"expect") {
+            } else if known == Known::Expect {
                 f.expect_continue = value.eq_ignore_ascii_case(b"100-continue");
             }
         }
@@ -490,13 +493,12 @@ pub fn write_response_head(
         out.extend_from_slice(b"\r\n");
     };
     if let Some(r) = relayed {
-        has_date |= r.raw.has_known(super::raw::Known::Date);
-        let lengths = r.raw.has_known(super::raw::Known::ContentLength);
-        for (name, value) in r.raw.lines() {
-            let pass = if lengths && name.eq_ignore_ascii_case(b"content-length") {
+        has_date |= r.raw.has_known(Known::Date);
+        for (known, name, value) in r.raw.known_lines() {
+            let pass = if known == Some(Known::ContentLength) {
                 keep_length
             } else {
-                r.passes(name, headers)
+                r.passes(known, name, headers)
             };
             if pass {
                 line(name, value);

@@ -13,6 +13,8 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 pub struct Span {
     pub name: (u16, u16),
     pub value: (u16, u16),
+    /// The name's class, found once when the line is parsed.
+    pub known: Option<Known>,
 }
 
 fn range((a, b): (u16, u16)) -> std::ops::Range<usize> {
@@ -46,6 +48,8 @@ pub enum Known {
     Via,
     /// `X-Kong-*`.
     XKong,
+    Host,
+    Expect,
 }
 
 impl Known {
@@ -76,8 +80,10 @@ pub fn classify(name: &[u8]) -> Option<Known> {
         2 if is(b"te") => Known::Te,
         3 if is(b"via") => Known::Via,
         4 if is(b"date") => Known::Date,
+        4 if is(b"host") => Known::Host,
         5 if is(b"proxy") => Known::Proxy,
         6 if is(b"server") => Known::Server,
+        6 if is(b"expect") => Known::Expect,
         7 if is(b"trailer") => Known::Trailer,
         7 if is(b"upgrade") => Known::Upgrade,
         10 if is(b"connection") => Known::Connection,
@@ -132,10 +138,11 @@ impl HeaderLines for RawHeaders {
 }
 
 impl RawHeaders {
+    /// Lines whose `known` class is already set (as the parser sets it).
     pub fn new(head: Bytes, spans: Vec<Span>) -> Self {
         let mut present = 0;
         for s in &spans {
-            if let Some(k) = classify(head.get(range(s.name)).unwrap_or(&[])) {
+            if let Some(k) = s.known {
                 present |= k.bit();
             }
         }
@@ -149,6 +156,17 @@ impl RawHeaders {
     /// Whether a line named `k` occurs.
     pub fn has_known(&self, k: Known) -> bool {
         self.present & k.bit() != 0
+    }
+
+    /// `(class, name, value)` of every line, in order.
+    pub fn known_lines(&self) -> impl Iterator<Item = (Option<Known>, &[u8], &[u8])> {
+        self.spans.iter().map(|s| {
+            (
+                s.known,
+                self.head.get(range(s.name)).unwrap_or(&[]),
+                self.head.get(range(s.value)).unwrap_or(&[]),
+            )
+        })
     }
 
     /// `(name, value)` of every line, in order.
@@ -248,12 +266,16 @@ pub struct Relayed {
 impl Relayed {
     pub fn new(raw: RawHeaders, kong: KongHeaders) -> Self {
         let mut listed = Vec::new();
-        let connection = if raw.has_known(Known::Connection) {
-            Some(raw.values_of("connection"))
-        } else {
-            None
-        };
-        for v in connection.into_iter().flatten() {
+        let connection = raw
+            .has_known(Known::Connection)
+            .then(|| {
+                raw.known_lines()
+                    .filter(|(k, _, _)| *k == Some(Known::Connection))
+                    .map(|(_, _, v)| v)
+            })
+            .into_iter()
+            .flatten();
+        for v in connection {
             for t in v.split(|&b| b == b',') {
                 let t = t.trim_ascii();
                 if !t.is_empty()
@@ -270,10 +292,11 @@ impl Relayed {
 
     /// Whether the upstream line `name` goes to the client, next to `own` (the headers
     /// Gantry set on the response). `Content-Length` is left to the caller (framing).
-    pub fn passes(&self, name: &[u8], own: &HeaderMap) -> bool {
+    /// `known` is the name's class (see [`Span::known`]).
+    pub fn passes(&self, known: Option<Known>, name: &[u8], own: &HeaderMap) -> bool {
         let own_has =
             || !own.is_empty() && HeaderName::from_bytes(name).is_ok_and(|n| own.contains_key(n));
-        match classify(name) {
+        match known {
             Some(k) if k.is_hop_by_hop() => false,
             Some(Known::Via | Known::XKong) => !(self.kong.overrides(name) || own_has()),
             Some(Known::Server) => !own_has(),
@@ -294,7 +317,7 @@ impl Relayed {
         let mut map = HeaderMap::with_capacity(self.raw.len() + own.len());
         for s in &self.raw.spans {
             let name_bytes = self.raw.head.get(range(s.name)).unwrap_or(&[]);
-            if !self.passes(name_bytes, &own) {
+            if !self.passes(s.known, name_bytes, &own) {
                 continue;
             }
             let (Ok(name), Ok(value)) = (
@@ -351,6 +374,7 @@ mod tests {
             spans.push(Span {
                 name: (ns, ne),
                 value: (vs, ve),
+                known: classify(n.as_bytes()),
             });
         }
         Relayed::new(
@@ -377,9 +401,9 @@ mod tests {
         own.append("set-cookie", HeaderValue::from_static("b=2"));
         let passing: Vec<&[u8]> = r
             .raw
-            .lines()
-            .filter(|(n, _)| r.passes(n, &own))
-            .map(|(n, _)| n)
+            .known_lines()
+            .filter(|(k, n, _)| r.passes(*k, n, &own))
+            .map(|(_, n, _)| n)
             .collect();
         assert_eq!(passing, vec![&b"Content-Type"[..], b"Set-Cookie"]);
         let map = r.merged_into(own);
