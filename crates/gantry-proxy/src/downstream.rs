@@ -8,6 +8,71 @@ use http::header::{self, HeaderMap};
 
 use crate::handler::ProxyOptions;
 
+/// The request headers the pipeline consults, found in one pass over the map: a loop
+/// over a handful of entries costs less than a hash lookup for each of these.
+#[derive(Debug, Default)]
+pub struct HeaderScan {
+    pub host: Option<http::HeaderValue>,
+    pub accept: Option<http::HeaderValue>,
+    pub content_type: Option<http::HeaderValue>,
+    pub content_length: Option<u64>,
+    pub forwarded_for: Option<http::HeaderValue>,
+    pub via: Option<http::HeaderValue>,
+    /// A `Connection` header is present (it may list more hop-by-hop names).
+    pub connection: bool,
+    /// A `TE` header is present.
+    pub te: bool,
+}
+
+impl HeaderScan {
+    /// The first value of each (as `HeaderMap::get` would answer).
+    pub fn of(h: &HeaderMap) -> Self {
+        let mut scan = HeaderScan::default();
+        for (name, value) in h {
+            let slot = if name == header::HOST {
+                &mut scan.host
+            } else if name == header::ACCEPT {
+                &mut scan.accept
+            } else if name == header::CONTENT_TYPE {
+                &mut scan.content_type
+            } else if name == header::VIA {
+                &mut scan.via
+            } else if name == header::CONNECTION {
+                scan.connection = true;
+                continue;
+            } else if name == header::TE {
+                scan.te = true;
+                continue;
+            } else if name == header::CONTENT_LENGTH {
+                if scan.content_length.is_none() {
+                    scan.content_length = value.to_str().ok().and_then(|v| v.parse().ok());
+                }
+                continue;
+            } else if name.as_str() == "x-forwarded-for" {
+                &mut scan.forwarded_for
+            } else {
+                continue;
+            };
+            if slot.is_none() {
+                *slot = Some(value.clone());
+            }
+        }
+        scan
+    }
+
+    /// Host as the client gave it (`:authority` for HTTP/2, else `Host`), port
+    /// included (see [`request_host`]).
+    pub fn host<'a>(&'a self, uri: &'a Uri) -> &'a str {
+        if let Some(a) = uri.authority() {
+            return a.as_str();
+        }
+        self.host
+            .as_ref()
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+}
+
 pub fn is_trusted(opts: &ProxyOptions, ip: IpAddr) -> bool {
     opts.trusted_ips.iter().any(|n| n.contains(&ip))
 }

@@ -17,7 +17,7 @@ use ipnet::IpNet;
 
 use crate::attempt;
 use crate::body::{ProxyBody, RequestBody, UpstreamBody};
-use crate::downstream::{forwarded_ip, is_trusted, request_host, strip_port};
+use crate::downstream::{HeaderScan, forwarded_ip, is_trusted, request_host, strip_port};
 use crate::error_page::{ErrorFormat, ErrorSource};
 use crate::h1::server::ClientConnOptions;
 use crate::headers::{self, ForwardedFacts, HeaderOptions, UpstreamHeaders};
@@ -135,7 +135,13 @@ pub async fn serve(
     let start = crate::clock::now();
     let snapshot_ref = worker.snapshot.load_full();
     let snapshot: &Snapshot = &snapshot_ref;
-    let ctx_value = Ctx::new(start, req.headers(), &worker.opts);
+    let mut scan = HeaderScan::of(req.headers());
+    let ctx_value = Ctx::with_negotiation(
+        start,
+        scan.accept.take(),
+        scan.content_type.take(),
+        &worker.opts,
+    );
     let ctx = &ctx_value;
     // Boxed: it lives across every await below, so inline it would grow the future.
     let mut plugin_state: Option<Box<PluginState>> = None;
@@ -191,9 +197,11 @@ pub async fn serve(
             if let Err(resp) = rewritten {
                 break 'forward resp;
             }
+            // Plugins may have changed the headers.
+            scan = HeaderScan::of(&headers);
         }
 
-        let raw_host = request_host(&uri, &headers);
+        let raw_host = scan.host(&uri);
         let routed = match route(
             conn,
             snapshot,
@@ -209,7 +217,7 @@ pub async fn serve(
             Err(resp) => break 'forward resp,
         };
 
-        if let (Some(limit), Some(len)) = (opts.client_max_body_size, content_length(&headers)) {
+        if let (Some(limit), Some(len)) = (opts.client_max_body_size, scan.content_length) {
             if len > limit {
                 break 'forward ctx.error(
                     StatusCode::PAYLOAD_TOO_LARGE,
@@ -220,7 +228,10 @@ pub async fn serve(
         }
 
         // Values that borrow the request headers, taken before they move upstream.
-        let host_value = host_value(&uri, &headers);
+        let host_value = match uri.authority() {
+            Some(a) => HeaderValue::from_str(a.as_str()).ok(),
+            None => scan.host.clone(),
+        };
         let forwarded_host = host_value.as_ref().map(|v| match v.to_str() {
             Ok(s) if strip_port(s).len() != s.len() => {
                 HeaderValue::from_str(strip_port(s)).unwrap_or_else(|_| v.clone())
@@ -264,6 +275,7 @@ pub async fn serve(
                 }
                 Err(resp) => break 'forward resp,
             }
+            scan = HeaderScan::of(&headers);
         }
 
         let facts = ForwardedFacts {
@@ -277,7 +289,7 @@ pub async fn serve(
             version,
             request_id: &ctx.request_id,
         };
-        let kong_headers = UpstreamHeaders::new(&headers, &facts, &opts.headers);
+        let kong_headers = UpstreamHeaders::new(&headers, &scan, &facts, &opts.headers);
 
         let mut up_body = match (buffered, body) {
             (Some(b), _) if !b.is_empty() => UpstreamBody::Full(b),
@@ -369,22 +381,6 @@ struct Routed<'s> {
 impl Routed<'_> {
     fn upstream_path(&self) -> &str {
         self.upstream_target.get(..self.path_len).unwrap_or("/")
-    }
-}
-
-fn content_length(h: &HeaderMap) -> Option<u64> {
-    h.get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-}
-
-/// The client's host as a header value (`Host`, or `:authority` for HTTP/2).
-fn host_value(uri: &Uri, h: &HeaderMap) -> Option<HeaderValue> {
-    match h.get(header::HOST) {
-        Some(v) => Some(v.clone()),
-        None => uri
-            .authority()
-            .and_then(|a| HeaderValue::from_str(a.as_str()).ok()),
     }
 }
 

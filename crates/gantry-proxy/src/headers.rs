@@ -12,7 +12,6 @@ pub static X_KONG_PROXY_LATENCY: HeaderName = HeaderName::from_static("x-kong-pr
 pub static X_KONG_UPSTREAM_LATENCY: HeaderName = HeaderName::from_static("x-kong-upstream-latency");
 pub static X_KONG_RESPONSE_LATENCY: HeaderName = HeaderName::from_static("x-kong-response-latency");
 pub static X_KONG_UPSTREAM_STATUS: HeaderName = HeaderName::from_static("x-kong-upstream-status");
-static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 static X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
@@ -230,7 +229,14 @@ fn joined(prev: &[u8], next: &[u8]) -> Vec<u8> {
 
 impl<'a> UpstreamHeaders<'a> {
     /// Decides Kong's upstream headers for a request with client headers `headers`.
-    pub fn new(headers: &HeaderMap, facts: &'a ForwardedFacts<'a>, opts: &HeaderOptions) -> Self {
+    /// `scan` is what one pass over `headers` found (see
+    /// [`crate::downstream::HeaderScan`]).
+    pub fn new(
+        headers: &HeaderMap,
+        scan: &crate::downstream::HeaderScan,
+        facts: &'a ForwardedFacts<'a>,
+        opts: &HeaderOptions,
+    ) -> Self {
         let trusted = facts.trusted;
         // A trusted peer's own X-Forwarded-* pass through; anyone else's are replaced.
         let keep_or = |name: &HeaderName, value: &'a [u8]| {
@@ -241,7 +247,7 @@ impl<'a> UpstreamHeaders<'a> {
             }
         };
         let ip = facts.client_ip.as_bytes();
-        let forwarded_for = match headers.get(&X_FORWARDED_FOR) {
+        let forwarded_for = match &scan.forwarded_for {
             Some(prev) if !prev.is_empty() => Some(joined(prev.as_bytes(), ip)),
             _ => None,
         };
@@ -252,20 +258,23 @@ impl<'a> UpstreamHeaders<'a> {
         };
         let via = opts.via.then(|| {
             let mine = via_value(facts.version).as_bytes();
-            match headers.get(header::VIA) {
+            match &scan.via {
                 Some(prev) if !prev.is_empty() => Via::Appended(joined(prev.as_bytes(), mine)),
                 _ => Via::Ours(mine),
             }
         });
         let mut listed = Vec::new();
-        for v in headers.get_all(header::CONNECTION) {
-            listed.extend(headers_named_in(v));
+        if scan.connection {
+            for v in headers.get_all(header::CONNECTION) {
+                listed.extend(headers_named_in(v));
+            }
         }
-        let te_trailers = headers.get_all(header::TE).iter().any(|v| {
-            v.as_bytes()
-                .split(|&b| b == b',')
-                .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"trailers"))
-        });
+        let te_trailers = scan.te
+            && headers.get_all(header::TE).iter().any(|v| {
+                v.as_bytes()
+                    .split(|&b| b == b',')
+                    .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"trailers"))
+            });
         UpstreamHeaders {
             forwarded_for,
             real_ip: ip,
@@ -392,7 +401,8 @@ mod tests {
     /// The upstream request's headers as written, lowercased, in order.
     fn sent(h: &HeaderMap, trusted: bool, opts: &HeaderOptions) -> Vec<(String, String)> {
         let f = facts(trusted);
-        let u = UpstreamHeaders::new(h, &f, opts);
+        let scan = crate::downstream::HeaderScan::of(h);
+        let u = UpstreamHeaders::new(h, &scan, &f, opts);
         let mut out = Vec::new();
         u.for_each(h, |n, v| {
             out.push((
@@ -467,7 +477,8 @@ mod tests {
             prefix: None,
             ..facts(false)
         };
-        let u = UpstreamHeaders::new(&h, &f, &HeaderOptions::default());
+        let scan = crate::downstream::HeaderScan::of(&h);
+        let u = UpstreamHeaders::new(&h, &scan, &f, &HeaderOptions::default());
         let mut names = Vec::new();
         u.for_each(&h, |n, _| names.push(n.to_vec()));
         assert!(!names.iter().any(|n| n == b"x-forwarded-prefix"));

@@ -8,7 +8,7 @@ use crate::body::ProxyBody;
 use crate::error_page::{self, ErrorSource};
 use crate::h1::client::ResponseBody;
 use crate::h1::head::ResponseHead;
-use crate::h1::raw::{HeaderLines, KongHeaders, Relayed};
+use crate::h1::raw::{HeaderLines, Known, KongHeaders, Relayed};
 use crate::handler::ProxyOptions;
 use crate::headers;
 use bytes::Bytes;
@@ -31,11 +31,26 @@ pub struct Ctx<'a> {
 
 impl<'a> Ctx<'a> {
     pub fn new(start: Instant, request_headers: &HeaderMap, opts: &'a ProxyOptions) -> Self {
+        Self::with_negotiation(
+            start,
+            request_headers.get(header::ACCEPT).cloned(),
+            request_headers.get(header::CONTENT_TYPE).cloned(),
+            opts,
+        )
+    }
+
+    /// With the request's `Accept` and `Content-Type` already found.
+    pub fn with_negotiation(
+        start: Instant,
+        accept: Option<HeaderValue>,
+        content_type: Option<HeaderValue>,
+        opts: &'a ProxyOptions,
+    ) -> Self {
         Ctx {
             start,
             request_id: crate::request_id::RequestId::generate(),
-            accept: request_headers.get(header::ACCEPT).cloned(),
-            content_type: request_headers.get(header::CONTENT_TYPE).cloned(),
+            accept,
+            content_type,
             opts,
             upstream_micros: AtomicU64::new(u64::MAX),
         }
@@ -133,6 +148,9 @@ impl<'a> Ctx<'a> {
         let o = &self.opts.headers;
         let via = o.via.then(|| {
             let mine = headers::via_bytes(client_version);
+            if !raw.has_known(Known::Via) {
+                return std::borrow::Cow::Borrowed(mine);
+            }
             let mut prev = raw.values_of("via").filter(|v| !v.is_empty()).peekable();
             if prev.peek().is_none() {
                 return std::borrow::Cow::Borrowed(mine);
@@ -147,7 +165,7 @@ impl<'a> Ctx<'a> {
         });
         let kong = KongHeaders {
             via,
-            server: o.server && !raw.has("server"),
+            server: o.server && !raw.has_known(Known::Server),
             upstream_latency: o
                 .upstream_latency
                 .then(|| u64::try_from(upstream_latency).unwrap_or(u64::MAX)),

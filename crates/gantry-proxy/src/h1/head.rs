@@ -486,25 +486,30 @@ pub fn write_response_head(
     out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
     out.extend_from_slice(b"\r\n");
     let mut has_date = headers.contains_key(header::DATE);
-    let mut line = |name: &[u8], value: &[u8]| {
-        out.extend_from_slice(name);
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value);
-        out.extend_from_slice(b"\r\n");
-    };
     if let Some(r) = relayed {
         has_date |= r.raw.has_known(Known::Date);
-        for (known, name, value) in r.raw.known_lines() {
+        for (known, name, wire) in r.raw.wire_lines() {
             let pass = if known == Some(Known::ContentLength) {
                 keep_length
             } else {
                 r.passes(known, name, headers)
             };
             if pass {
-                line(name, value);
+                // The line as the upstream sent it, in one copy.
+                if wire.ends_with(b"\r\n") {
+                    out.extend_from_slice(wire);
+                } else {
+                    out.extend_from_slice(wire.strip_suffix(b"\n").unwrap_or(wire));
+                    out.extend_from_slice(b"\r\n");
+                }
             }
         }
-        r.kong.for_each(&mut line);
+        r.kong.for_each(|name, value| {
+            out.extend_from_slice(name);
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(value);
+            out.extend_from_slice(b"\r\n");
+        });
     }
     write_headers(out, headers, keep_length);
     if !has_date {

@@ -19,7 +19,8 @@ fn kong(h: &HeaderMap) -> crate::headers::UpstreamHeaders<'static> {
         version: Version::HTTP_11,
         request_id: &ID,
     }));
-    crate::headers::UpstreamHeaders::new(h, facts, &crate::headers::HeaderOptions::off())
+    let scan = crate::downstream::HeaderScan::of(h);
+    crate::headers::UpstreamHeaders::new(h, &scan, facts, &crate::headers::HeaderOptions::off())
 }
 
 fn req(raw: &[u8]) -> Result<Option<RequestHead>, HeadError> {
@@ -295,4 +296,33 @@ proptest! {
             prop_assert_eq!(back.headers.get(name), Some(v));
         }
     }
+}
+
+#[test]
+fn relayed_lines_ending_in_a_bare_lf_go_out_with_crlf() {
+    let head = resp(
+        b"HTTP/1.1 200 OK\nX-A: 1\nContent-Length: 0\n\n",
+        Method::GET,
+    )
+    .unwrap()
+    .unwrap();
+    let relayed = crate::h1::raw::Relayed::new(head.headers, Default::default());
+    let mut out = Vec::new();
+    write_response_head(
+        &mut out,
+        StatusCode::OK,
+        &HeaderMap::new(),
+        Some(&relayed),
+        Framing::Length(0),
+        Persist::KeepAlive { announce: false },
+        false,
+    );
+    let s = String::from_utf8(out).unwrap();
+    assert!(s.contains("\r\nX-A: 1\r\n"), "{s:?}");
+    assert!(!s.contains("1\n") || s.contains("1\r\n"), "{s:?}");
+    assert_eq!(
+        s.matches("content-length").count() + s.matches("Content-Length").count(),
+        1,
+        "{s:?}"
+    );
 }

@@ -158,6 +158,26 @@ impl RawHeaders {
         self.present & k.bit() != 0
     }
 
+    /// `(class, name, whole line)` of every line, in order: the line is the bytes as
+    /// received from the name to the end of line included, ready to copy as it is.
+    pub fn wire_lines(&self) -> impl Iterator<Item = (Option<Known>, &[u8], &[u8])> {
+        self.spans.iter().map(|s| {
+            let end = usize::from(s.value.1);
+            // httparse accepts CRLF or a bare LF after the value.
+            let eol = match self.head.get(end) {
+                Some(b'\r') => end + 2,
+                _ => end + 1,
+            };
+            (
+                s.known,
+                self.head.get(range(s.name)).unwrap_or(&[]),
+                self.head
+                    .get(usize::from(s.name.0)..eol.min(self.head.len()))
+                    .unwrap_or(&[]),
+            )
+        })
+    }
+
     /// `(class, name, value)` of every line, in order.
     pub fn known_lines(&self) -> impl Iterator<Item = (Option<Known>, &[u8], &[u8])> {
         self.spans.iter().map(|s| {
