@@ -50,9 +50,10 @@ pub struct RouteMatch {
     pub route_id: Uuid,
     /// The route's `strip_path`.
     pub strip_path: bool,
-    /// What the route's path condition matched: the literal prefix, or the whole regex
-    /// match. `None` when the route has no `paths`.
-    pub matched_path: Option<String>,
+    /// Where in `normalized_path` the route's path condition matched (the literal
+    /// prefix, or the whole regex match); `None` when the route has no `paths`. Read it
+    /// with [`RouteMatch::matched_path`].
+    matched: Option<(u32, u32)>,
     /// The normalized request path (query string removed), as matched and as forwarded.
     pub normalized_path: Vec<u8>,
     /// `uri_captures`: present only when the matched regexes produced at least two entries
@@ -61,10 +62,18 @@ pub struct RouteMatch {
 }
 
 impl RouteMatch {
+    /// What the route's path condition matched: the literal prefix, or the whole regex
+    /// match. `None` when the route has no `paths`.
+    pub fn matched_path(&self) -> Option<&str> {
+        let (start, end) = self.matched?;
+        let bytes = self.normalized_path.get(start as usize..end as usize)?;
+        std::str::from_utf8(bytes).ok()
+    }
+
     /// Kong's `match_t.prefix`: the matched path when the route strips it.
     pub fn strip_prefix(&self) -> Option<&str> {
         if self.strip_path {
-            self.matched_path.as_deref()
+            self.matched_path()
         } else {
             None
         }
@@ -76,7 +85,7 @@ impl RouteMatch {
         upstream_path_v0(
             service_path,
             self.strip_path,
-            self.matched_path.as_deref().map(str::as_bytes),
+            self.matched_path().map(str::as_bytes),
             &self.normalized_path,
         )
     }
@@ -85,7 +94,13 @@ impl RouteMatch {
     /// not part of it: append the client's raw query (Kong forwards it untouched,
     /// including a lone trailing `?`).
     pub fn upstream_path(&self, service_path: Option<&str>) -> String {
-        escape_path(&self.upstream_path_raw(service_path)).into_owned()
+        let raw = self.upstream_path_raw(service_path);
+        match escape_path(&raw) {
+            // Nothing to escape: the bytes are already the string (no second copy).
+            std::borrow::Cow::Borrowed(_) => String::from_utf8(raw)
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+            std::borrow::Cow::Owned(escaped) => escaped,
+        }
     }
 }
 
@@ -208,17 +223,20 @@ impl Router {
             Some(matcher.id)
         );
         let route = self.routes.get(matcher.route_index)?;
-        let matched_path = match hit.matched {
+        // Both kinds of match are a stretch of the normalized path: a prefix starts it.
+        let matched = match hit.matched {
             Matched::Nothing => None,
-            Matched::Prefix(p) => Some(p.to_owned()),
-            Matched::Regex(start, end) => path.and_then(|p| p.get(start..end)).map(str::to_owned),
-        };
+            Matched::Prefix(p) => Some((0, p.len())),
+            Matched::Regex(start, end) => Some((start, end)),
+        }
+        .filter(|(start, end)| end > start && *end <= normalized.len())
+        .and_then(|(start, end)| Some((u32::try_from(start).ok()?, u32::try_from(end).ok()?)));
         Some(RouteMatch {
             route_index: matcher.route_index,
             route_id: route.id,
             strip_path: route.strip_path,
-            // Kong treats an empty match as no match value.
-            matched_path: matched_path.filter(|p| !p.is_empty()),
+            // Kong treats an empty match as no match value (filtered above).
+            matched,
             normalized_path: normalized.into_owned(),
             captures: hit.captures.filter(|c| c.len() >= 2),
         })

@@ -110,7 +110,7 @@ fn regex_paths_are_anchored_at_start_only() {
 fn regex_captures_numbered_and_named() {
     let router = Router::new(&[route(1).paths(&[r"~/users/(?<id>\d+)/(\w+)"])]).unwrap();
     let m = router.find(&req(None, "/users/42/posts/7").view()).unwrap();
-    assert_eq!(m.matched_path.as_deref(), Some("/users/42/posts"));
+    assert_eq!(m.matched_path(), Some("/users/42/posts"));
     let c = m.captures.unwrap();
     assert_eq!(c.get(0), Some("/users/42/posts"));
     assert_eq!(c.get(1), Some("42"));
@@ -122,10 +122,10 @@ fn regex_captures_numbered_and_named() {
 fn no_captures_for_prefix_or_groupless_regex() {
     let router = Router::new(&[route(1).paths(&[r"~/a\d"]), route(2).paths(&["/b"])]).unwrap();
     let m = router.find(&req(None, "/a1").view()).unwrap();
-    assert_eq!(m.matched_path.as_deref(), Some("/a1"));
+    assert_eq!(m.matched_path(), Some("/a1"));
     assert!(m.captures.is_none());
     let m = router.find(&req(None, "/bcd").view()).unwrap();
-    assert_eq!(m.matched_path.as_deref(), Some("/b"));
+    assert_eq!(m.matched_path(), Some("/b"));
     assert!(m.captures.is_none());
 }
 
@@ -415,10 +415,10 @@ fn split_fragments_report_the_original_route_and_its_matched_path() {
     assert_eq!(router.matcher_count(), 3);
     let m = router.find(&req(None, "/re/5/x").view()).unwrap();
     assert_eq!(m.route_id.as_u128(), 1);
-    assert_eq!(m.matched_path.as_deref(), Some("/re/5"));
+    assert_eq!(m.matched_path(), Some("/re/5"));
     assert_eq!(m.captures.unwrap().get(1), Some("5"));
     let m = router.find(&req(None, "/longer-prefix/z").view()).unwrap();
-    assert_eq!(m.matched_path.as_deref(), Some("/longer-prefix"));
+    assert_eq!(m.matched_path(), Some("/longer-prefix"));
 }
 
 #[test]
@@ -441,7 +441,7 @@ fn top_level_alternation_leaves_later_branches_unanchored() {
     // Kong prepends `^` without grouping, as ATC sees `^/zz|/b`.
     let router = Router::new(&[route(1).paths(&["~/zz|/b"])]).unwrap();
     let m = router.find(&req(None, "/a/b/c").view()).unwrap();
-    assert_eq!(m.matched_path.as_deref(), Some("/b"));
+    assert_eq!(m.matched_path(), Some("/b"));
     // Kong strips by the length of the matched text.
     assert_eq!(m.upstream_path(Some("/s")), "/s/b/c");
 }
