@@ -6,6 +6,7 @@
 //! implementations here never print them.
 
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::sync::Arc;
 
 use gantry_core::{
@@ -163,9 +164,13 @@ type UniformMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 pub struct ConsumerIndex {
     consumers: UniformMap<Uuid, Arc<ConsumerInfo>>,
     by_username: HashMap<String, Arc<ConsumerInfo>>,
-    /// key-auth credentials by SHA-256 of the key, so the map lookup's timing
-    /// says nothing about the key itself; the key is then compared in constant time.
-    keys: UniformMap<[u8; 32], KeyEntry>,
+    /// key-auth credentials by a keyed hash of the key (SipHash with this index's
+    /// random key, so nobody outside can compute it): the map lookup's timing says
+    /// nothing about stored keys, and the key is then compared in constant time.
+    /// A 64-bit digest may collide, hence a list (of one, in practice). SipHash costs
+    /// a tenth of the SHA-256 used before, on every authenticated request.
+    keys: UniformMap<u64, Vec<KeyEntry>>,
+    key_hasher: std::hash::RandomState,
     basic: HashMap<String, BasicEntry>,
     jwt: HashMap<String, JwtEntry>,
     hmac: HashMap<String, HmacEntry>,
@@ -193,7 +198,8 @@ impl ConsumerIndex {
                 key: k.key.clone(),
                 expires_at: k.ttl.filter(|t| *t > 0.0).map(|t| k.created_at as f64 + t),
             };
-            ix.keys.insert(crate::util::sha256(k.key.as_bytes()), entry);
+            let digest = ix.key_hasher.hash_one(k.key.as_bytes());
+            ix.keys.entry(digest).or_default().push(entry);
         }
         for b in creds.basicauth {
             if ix.consumers.contains_key(&b.consumer.id) {
@@ -258,8 +264,9 @@ impl ConsumerIndex {
     /// The key-auth credential for a presented key (constant-time compared).
     pub fn key_auth(&self, key: &str) -> Option<&KeyEntry> {
         self.keys
-            .get(&crate::util::sha256(key.as_bytes()))
-            .filter(|e| e.matches(key))
+            .get(&self.key_hasher.hash_one(key.as_bytes()))?
+            .iter()
+            .find(|e| e.matches(key))
     }
 
     /// The basic-auth credential of a username.

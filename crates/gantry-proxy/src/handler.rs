@@ -179,6 +179,9 @@ pub async fn serve(
 
         // Plugins: `rewrite` (global plugins) runs before routing and may change headers.
         if let Some(set) = snapshot.plugins.as_ref() {
+            // Room for what plugins add (consumer headers and the like) without
+            // growing the map (it was sized for the request's own lines).
+            headers.reserve(8);
             let host = strip_port(request_host(&uri, &headers)).to_string();
             let facts = plugin_phase::RequestFacts {
                 method: method.clone(),
@@ -193,7 +196,7 @@ pub async fn serve(
             };
             let (mut state, rewritten) = plugin_phase::rewrite(set, ctx, facts);
             headers = state.take_headers();
-            *plugins = Some(Box::new(state));
+            *plugins = Some(state);
             if let Err(resp) = rewritten {
                 break 'forward resp;
             }

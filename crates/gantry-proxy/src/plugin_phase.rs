@@ -77,9 +77,17 @@ pub fn rewrite(
     set: &PluginSet,
     ctx: &Ctx<'_>,
     facts: RequestFacts<'_>,
-) -> (PluginState, Result<(), Response<ProxyBody>>) {
+) -> (Box<PluginState>, Result<(), Response<ProxyBody>>) {
     let target = facts.uri.path_and_query().map_or("/", |p| p.as_str());
-    let mut pctx = RequestCtx::new(facts.method, target);
+    // Built in its box: the state is large and would otherwise be copied as it moves
+    // into the request's future.
+    let mut state = Box::new(PluginState {
+        run: set.begin(),
+        ctx: RequestCtx::new(facts.method, target),
+        short_circuit: false,
+        request_bytes: 0,
+    });
+    let pctx = &mut state.ctx;
     pctx.scheme = if facts.https { "https" } else { "http" };
     pctx.host = facts.host;
     pctx.port = facts.port;
@@ -88,14 +96,10 @@ pub fn rewrite(
     pctx.client_ip = Some(facts.client_ip);
     pctx.server_addr = Some(facts.server_addr);
     pctx.request_id = ctx.request_id.as_str().to_string();
-    let request_bytes = content_length(&pctx.headers).unwrap_or(0);
-    let mut run = set.begin();
-    let decision = run.rewrite(&mut pctx);
-    let mut state = PluginState {
-        run,
-        ctx: pctx,
-        short_circuit: false,
-        request_bytes,
+    state.request_bytes = content_length(&state.ctx.headers).unwrap_or(0);
+    let decision = {
+        let PluginState { run, ctx: pctx, .. } = &mut *state;
+        run.rewrite(pctx)
     };
     let result = match decision {
         Decision::Continue => Ok(()),
