@@ -8,6 +8,7 @@
 #   bench/instructions-per-request.sh             # one route, plain proxying
 #   KONG_YML=path/to/kong.yml HEADER='apikey: k' bench/instructions-per-request.sh
 #   TOP=60 bench/instructions-per-request.sh
+#   KEEP=/tmp/cg.out bench/instructions-per-request.sh   # keep the profile (inclusive costs)
 #
 # An nginx origin on 127.0.0.1:9301 answers "ok"; Gantry (DB-less, 1 worker) runs
 # under valgrind on 127.0.0.1:9305; wrk sends 10 connections for 5 s (about 30k
@@ -75,6 +76,7 @@ requests=$(awk '/requests in/{print $1}' <<< "$out")
 non2xx=$(awk '/Non-2xx/{print $NF}' <<< "$out")
 [[ -n $non2xx ]] && echo "warning: $non2xx responses were not 2xx" >&2
 worker=$(ls -S "$DIR"/cg.out.* | head -1)
+if [[ -n ${KEEP:-} ]]; then cp "$worker" "$KEEP"; echo "callgrind profile of the worker thread: $KEEP (callgrind_annotate --inclusive=yes $KEEP)"; fi
 python3 - "$worker" "$requests" "$TOP" <<'PY'
 import collections, re, sys
 path, requests, top = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])

@@ -236,10 +236,8 @@ pub async fn serve(
             None => scan.host.clone(),
         };
         let forwarded_host = host_value.as_ref().map(|v| match v.to_str() {
-            Ok(s) if strip_port(s).len() != s.len() => {
-                HeaderValue::from_str(strip_port(s)).unwrap_or_else(|_| v.clone())
-            }
-            _ => v.clone(),
+            Ok(s) => strip_port(s).as_bytes(),
+            Err(_) => v.as_bytes(),
         });
         let real_ip = client_ip.and_then(|ip| HeaderValue::from_str(&ip.to_string()).ok());
 
@@ -309,7 +307,7 @@ pub async fn serve(
             .map(|h| h.0.clone());
         let preserved_host = match plugin_host {
             Some(h) => Some(h),
-            None if routed.rt.route.preserve_host => host_value,
+            None if routed.rt.route.preserve_host => host_value.clone(),
             None => None,
         };
         let mut tries = match &routed.service.destination {

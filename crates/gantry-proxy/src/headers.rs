@@ -109,8 +109,8 @@ pub struct ForwardedFacts<'a> {
     pub trusted: bool,
     /// `http` or `https`.
     pub scheme: &'a HeaderValue,
-    /// Request host without port.
-    pub host: Option<HeaderValue>,
+    /// Request host without port (a stretch of the request's own value).
+    pub host: Option<&'a [u8]>,
     /// The listener's port.
     pub listener_port: &'a HeaderValue,
     /// Request path without the query string.
@@ -279,8 +279,8 @@ impl<'a> UpstreamHeaders<'a> {
             forwarded_for,
             real_ip: ip,
             proto: keep_or(&X_FORWARDED_PROTO, facts.scheme.as_bytes()),
-            host: match &facts.host {
-                Some(h) => keep_or(&X_FORWARDED_HOST, h.as_bytes()),
+            host: match facts.host {
+                Some(h) => keep_or(&X_FORWARDED_HOST, h),
                 None => Managed::Keep,
             },
             port: keep_or(&X_FORWARDED_PORT, facts.listener_port.as_bytes()),
@@ -389,7 +389,7 @@ mod tests {
             client_ip: &IP,
             trusted,
             scheme: scheme_value(false),
-            host: Some(hv("example.com")),
+            host: Some(b"example.com"),
             listener_port: &PORT,
             path: "/a/b",
             prefix: Some("/a"),

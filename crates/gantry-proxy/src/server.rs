@@ -328,6 +328,7 @@ async fn accept_loop(
             _ = shutdown.changed() => break,
         };
         let _ = stream.set_nodelay(true);
+        let stream = gantry_tcp::Tcp::from(stream);
         let w = Arc::clone(&worker);
         let conns = conns.clone();
         match &tls {

@@ -7,6 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use gantry_tcp::Tcp;
 use http::Method;
 use rustls_pki_types::ServerName;
 use tokio::net::TcpStream;
@@ -114,13 +115,14 @@ pub async fn connect(
             let name = ServerName::try_from(bare.to_string())
                 .map_err(|e| UpstreamError::Tls(format!("invalid server name {bare}: {e}")))?;
             let connector = tokio_rustls::TlsConnector::from(Arc::clone(config));
-            let stream = tokio::time::timeout(connect_timeout, connector.connect(name, stream))
-                .await
-                .map_err(|_| UpstreamError::ConnectTimeout)?
-                .map_err(|e| UpstreamError::Tls(e.to_string()))?;
+            let stream =
+                tokio::time::timeout(connect_timeout, connector.connect(name, Tcp::from(stream)))
+                    .await
+                    .map_err(|_| UpstreamError::ConnectTimeout)?
+                    .map_err(|e| UpstreamError::Tls(e.to_string()))?;
             UpstreamIo::Tls(Box::new(stream))
         }
-        None => UpstreamIo::Tcp(stream),
+        None => UpstreamIo::Tcp(stream.into()),
     };
     Ok(UpstreamConn::new(io))
 }

@@ -81,7 +81,7 @@ impl UpstreamConn {
             // registered) unless the socket showed activity.
             UpstreamIo::Tcp(s) => {
                 let mut probe = [0u8; 1];
-                !matches!(s.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+                !matches!(s.get_ref().try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
             }
             UpstreamIo::Tls(_) => {
                 let mut cx = Context::from_waker(Waker::noop());

@@ -339,10 +339,8 @@ fn parse_content_length<'v>(
             if part.is_empty() || part.len() > 19 || !part.iter().all(u8::is_ascii_digit) {
                 return Err(HeadError::Invalid("invalid Content-Length"));
             }
-            let n = std::str::from_utf8(part)
-                .ok()
-                .and_then(|s| s.parse::<u64>().ok())
-                .ok_or(HeadError::Invalid("invalid Content-Length"))?;
+            // At most 19 digits (checked above): fits a u64 without overflow.
+            let n = part.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
             if found.is_some_and(|f| f != n) {
                 return Err(HeadError::Invalid("conflicting Content-Length"));
             }
