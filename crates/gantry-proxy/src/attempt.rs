@@ -5,7 +5,6 @@
 
 use std::borrow::Cow;
 use std::sync::Arc;
-use std::time::Instant;
 
 use gantry_balancer::{Outcome, Pick, Tries};
 use http::header::{self, HeaderValue};
@@ -195,7 +194,7 @@ pub async fn send(
             &attempt.host,
             framing,
         );
-        let sent_at = Instant::now();
+        let sent_at = crate::clock::this_poll();
         let proxy_latency = sent_at.duration_since(ctx.start).as_millis();
         // Connect (or reuse) first: connection failures move on to the next peer with
         // the body intact.
@@ -231,7 +230,7 @@ pub async fn send(
         .await;
         match sent {
             Ok((response, conn)) => {
-                let upstream_latency = sent_at.elapsed();
+                let upstream_latency = crate::clock::this_poll().duration_since(sent_at);
                 ctx.set_upstream_latency(upstream_latency);
                 if let Some(p) = &attempt.pick {
                     p.report(Outcome::Response {

@@ -132,7 +132,7 @@ pub async fn serve(
     conn: &ConnInfo,
     req: Request<RequestBody<'_>>,
 ) -> Response<ProxyBody> {
-    let start = crate::clock::now();
+    let start = crate::clock::this_poll();
     let snapshot_ref = worker.snapshot.load_full();
     let snapshot: &Snapshot = &snapshot_ref;
     let mut scan = HeaderScan::of(req.headers());

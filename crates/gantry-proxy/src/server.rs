@@ -332,8 +332,9 @@ async fn accept_loop(
         let w = Arc::clone(&worker);
         let conns = conns.clone();
         match &tls {
+            // Each poll of a connection task shares one clock reading (see `clock`).
             None => {
-                tokio::spawn(async move {
+                tokio::spawn(crate::clock::PollClock::new(async move {
                     let _active = conns.active.enter();
                     let info = Arc::new(ConnInfo::new(peer, local, false, None, &w.opts));
                     if let Served::Http2(io) =
@@ -341,13 +342,13 @@ async fn accept_loop(
                     {
                         serve_h2(&conns.graceful, io, w, info);
                     }
-                });
+                }));
             }
             Some(cfg) => {
                 let acceptor = tokio_rustls::TlsAcceptor::from(Arc::clone(cfg));
                 // The handshake runs in the connection's own task: a slow client never
                 // holds up the accept loop.
-                tokio::spawn(async move {
+                tokio::spawn(crate::clock::PollClock::new(async move {
                     let _active = conns.active.enter();
                     let tls_stream = match tokio::time::timeout(
                         HANDSHAKE_TIMEOUT,
@@ -378,7 +379,7 @@ async fn accept_loop(
                     {
                         serve_h2(&conns.graceful, io, w, info);
                     }
-                });
+                }));
             }
         }
     }

@@ -173,7 +173,7 @@ impl IdleTimer {
         let want = match self.want {
             Some(w) => w,
             None => {
-                let w = Instant::now() + timeout;
+                let w = Instant::from_std(crate::clock::this_poll()) + timeout;
                 self.want = Some(w);
                 let close_enough = self
                     .at
@@ -191,7 +191,7 @@ impl IdleTimer {
             if sleep.as_mut().poll(cx).is_pending() {
                 return false;
             }
-            if Instant::now() >= want {
+            if Instant::from_std(crate::clock::this_poll()) >= want {
                 return true;
             }
             // Fired at an earlier registration: wait on for the real deadline.
