@@ -365,6 +365,14 @@ impl PluginRun {
         Decision::Continue
     }
 
+    /// Whether `rewrite` has a plugin to run (else the request is as it came in).
+    pub fn has_rewrite(&self) -> bool {
+        self.chain
+            .slots
+            .iter()
+            .any(|slot| slot.default.as_ref().is_some_and(|i| i.phases.rewrite))
+    }
+
     /// After routing: switches to the route's chain (from [`PluginSet::chain_for`]).
     pub fn select(&mut self, chain: &Arc<PluginChain>) {
         self.chain = chain.clone();

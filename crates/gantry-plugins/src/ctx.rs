@@ -76,6 +76,12 @@ impl RequestCtx {
     /// A context for `method` and a request target `path?query`; everything else
     /// empty. The proxy then sets the fields it knows.
     pub fn new(method: Method, target: &str) -> Self {
+        Self::new_at(method, target, SystemTime::now())
+    }
+
+    /// Like [`RequestCtx::new`], with the request's time given (the proxy passes its
+    /// per-poll reading instead of reading the clock again).
+    pub fn new_at(method: Method, target: &str, now: SystemTime) -> Self {
         let (path, query) = match target.split_once('?') {
             Some((p, q)) => (p.to_string(), Some(q.to_string())),
             None => (target.to_string(), None),
@@ -99,7 +105,7 @@ impl RequestCtx {
             service_id: None,
             uri_captures: Vec::new(),
             request_id: String::new(),
-            now: SystemTime::now(),
+            now,
             consumer: None,
             credential: None,
             authenticated_groups: None,

@@ -135,6 +135,7 @@ pub async fn serve(
     let start = crate::clock::this_poll();
     let snapshot_ref = worker.snapshot.load_full();
     let snapshot: &Snapshot = &snapshot_ref;
+    crate::h1::head::expect_plugins(snapshot.plugins.is_some());
     let mut scan = HeaderScan::of(req.headers());
     let ctx_value = Ctx::with_negotiation(
         start,
@@ -180,7 +181,7 @@ pub async fn serve(
         // Plugins: `rewrite` (global plugins) runs before routing and may change headers.
         if let Some(set) = snapshot.plugins.as_ref() {
             // Room for what plugins add (consumer headers and the like) without
-            // growing the map (it was sized for the request's own lines).
+            // growing the map (HTTP/1 heads are parsed with this room already).
             headers.reserve(8);
             let host = strip_port(request_host(&uri, &headers)).to_string();
             let facts = plugin_phase::RequestFacts {
@@ -196,12 +197,15 @@ pub async fn serve(
             };
             let (mut state, rewritten) = plugin_phase::rewrite(set, ctx, facts);
             headers = state.take_headers();
+            let rewrote = state.run.has_rewrite();
             *plugins = Some(state);
             if let Err(resp) = rewritten {
                 break 'forward resp;
             }
             // Plugins may have changed the headers.
-            scan = HeaderScan::of(&headers);
+            if rewrote {
+                scan = HeaderScan::of(&headers);
+            }
         }
 
         let raw_host = scan.host(&uri);
@@ -363,8 +367,8 @@ pub async fn serve(
     match plugin_state {
         // Boxed, like the other plugin-only futures: they are large, and a future held
         // inline makes every request's future that large.
-        Some(state) => Box::pin((*state).finish(ctx, resp)).await,
-        None => resp,
+        Some(state) if state.has_response_phases() => Box::pin((*state).finish(ctx, resp)).await,
+        Some(_) | None => resp,
     }
 }
 

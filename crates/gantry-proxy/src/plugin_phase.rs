@@ -83,7 +83,11 @@ pub fn rewrite(
     // into the request's future.
     let mut state = Box::new(PluginState {
         run: set.begin(),
-        ctx: RequestCtx::new(facts.method, target),
+        ctx: RequestCtx::new_at(
+            facts.method,
+            target,
+            crate::h1::date::wall(crate::clock::this_poll()),
+        ),
         short_circuit: false,
         request_bytes: 0,
     });
@@ -189,18 +193,22 @@ impl PluginState {
     /// The response phases on the response about to go to the client: `response`
     /// (upstream responses, when a plugin implements it), `header_filter`, and a body
     /// that runs `body_filter` per chunk and `log` once it has been sent.
+    /// Whether any plugin of the run has a response-side phase. A run without one
+    /// (key-auth, acl, …) leaves the response as it is: [`PluginState::finish`] need
+    /// not run (nor its future be built).
+    pub fn has_response_phases(&self) -> bool {
+        self.run.wants_buffered_response()
+            || self.run.has_header_filter()
+            || self.run.has_body_filter()
+            || self.run.has_log()
+    }
+
     pub async fn finish(
         mut self,
         ctx: &Ctx<'_>,
         mut resp: Response<ProxyBody>,
     ) -> Response<ProxyBody> {
-        // A run without response-side phases (key-auth, acl, …) leaves the response
-        // as it is: no header map to build for it.
-        if !self.run.wants_buffered_response()
-            && !self.run.has_header_filter()
-            && !self.run.has_body_filter()
-            && !self.run.has_log()
-        {
+        if !self.has_response_phases() {
             return resp;
         }
         // Plugins see and change the whole header set.

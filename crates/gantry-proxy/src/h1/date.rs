@@ -25,15 +25,9 @@ pub fn append(out: &mut Vec<u8>) {
     let at = crate::clock::recent();
     CACHE.with(|c| {
         let mut c = c.borrow_mut();
-        let second = match c.base {
-            // A reading older than the base (an earlier request's) counts as the base.
-            Some((i, wall)) => Some((wall + at.saturating_duration_since(i)).as_secs()),
-            None => None,
-        };
-        if second.is_none() || second != c.second {
-            let now = SystemTime::now();
-            let wall = now.duration_since(UNIX_EPOCH).unwrap_or_default();
-            c.base = Some((Instant::now(), wall));
+        let wall = c.project(at);
+        if c.second != Some(wall.as_secs()) {
+            let now = UNIX_EPOCH + wall;
             let text = httpdate::fmt_http_date(now);
             if let Ok(fixed) = <[u8; 29]>::try_from(text.as_bytes()) {
                 c.text = fixed;
@@ -42,6 +36,31 @@ pub fn append(out: &mut Vec<u8>) {
         }
         out.extend_from_slice(&c.text);
     });
+}
+
+/// The wall-clock time of the monotonic reading `at` (a request's time for plugins:
+/// expiry checks and the like), without reading the wall clock per request.
+pub fn wall(at: Instant) -> SystemTime {
+    UNIX_EPOCH + CACHE.with(|c| c.borrow_mut().project(at))
+}
+
+impl Cached {
+    /// `at` on the wall clock (since the epoch). The wall clock is read again when the
+    /// base is a second old, so steps of the system clock show within a second.
+    fn project(&mut self, at: Instant) -> Duration {
+        if let Some((i, wall)) = self.base {
+            // A reading older than the base (an earlier request's) counts as the base.
+            let since = at.saturating_duration_since(i);
+            if since < Duration::from_secs(1) {
+                return wall + since;
+            }
+        }
+        let wall = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        self.base = Some((Instant::now(), wall));
+        wall
+    }
 }
 
 #[cfg(test)]

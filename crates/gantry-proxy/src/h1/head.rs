@@ -315,8 +315,21 @@ impl RequestFacts {
     }
 }
 
+thread_local! {
+    /// Room a request's header map keeps beyond its own lines when the configuration
+    /// has plugins: they add a few (the consumer headers), and growing a map rehashes
+    /// it. Set by the pipeline from the configuration the last request saw.
+    static HEADER_HEADROOM: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Tells the parser whether requests on this thread go through plugins (a sizing
+/// hint for the header maps of the heads it parses next).
+pub fn expect_plugins(plugins: bool) {
+    HEADER_HEADROOM.set(if plugins { 8 } else { 0 });
+}
+
 fn header_map(head: &Bytes, spans: &[Span]) -> Result<HeaderMap, HeadError> {
-    let mut map = HeaderMap::with_capacity(spans.len());
+    let mut map = HeaderMap::with_capacity(spans.len() + HEADER_HEADROOM.get());
     for s in spans {
         let name_bytes = head.get(range(s.name)).unwrap_or(&[]);
         let name = HeaderName::from_bytes(name_bytes)
