@@ -46,6 +46,7 @@ impl Tcp {
     /// `op` returns how much it did and how much it was asked to do; a short result
     /// is reported to tokio as "would block" so the readiness is cleared (with the
     /// readiness tick, so an event that came in meanwhile is not lost).
+    #[cfg(target_os = "linux")]
     fn poll_op(
         &self,
         cx: &mut Context<'_>,
@@ -120,77 +121,40 @@ mod sys {
     }
 }
 
-#[cfg(target_os = "linux")]
-impl AsyncRead for Tcp {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        use std::os::fd::AsFd;
-        let this = self.get_mut();
-        let fd = this.0.as_fd();
-        this.poll_op(cx, Interest::READABLE, || sys::recv(fd, buf))
-            .map_ok(|_| ())
-    }
-}
-
-#[cfg(target_os = "linux")]
-impl AsyncWrite for Tcp {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        data: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        use std::os::fd::AsFd;
-        let this = self.get_mut();
-        let fd = this.0.as_fd();
-        this.poll_op(cx, Interest::WRITABLE, || sys::send(fd, data))
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        use std::os::fd::AsFd;
-        let this = self.get_mut();
-        let fd = this.0.as_fd();
-        this.poll_op(cx, Interest::WRITABLE, || sys::writev(fd, bufs))
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        true
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().0).poll_shutdown(cx)
-    }
-}
-
 // Elsewhere tokio's own calls do the work.
-#[cfg(not(target_os = "linux"))]
 impl AsyncRead for Tcp {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::fd::AsFd;
+            let this = self.get_mut();
+            let fd = this.0.as_fd();
+            this.poll_op(cx, Interest::READABLE, || sys::recv(fd, buf))
+                .map_ok(|_| ())
+        }
+        #[cfg(not(target_os = "linux"))]
         Pin::new(&mut self.get_mut().0).poll_read(cx, buf)
     }
 }
 
-#[cfg(not(target_os = "linux"))]
 impl AsyncWrite for Tcp {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::fd::AsFd;
+            let this = self.get_mut();
+            let fd = this.0.as_fd();
+            this.poll_op(cx, Interest::WRITABLE, || sys::send(fd, data))
+        }
+        #[cfg(not(target_os = "linux"))]
         Pin::new(&mut self.get_mut().0).poll_write(cx, data)
     }
 
@@ -199,15 +163,24 @@ impl AsyncWrite for Tcp {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::fd::AsFd;
+            let this = self.get_mut();
+            let fd = this.0.as_fd();
+            this.poll_op(cx, Interest::WRITABLE, || sys::writev(fd, bufs))
+        }
+        #[cfg(not(target_os = "linux"))]
         Pin::new(&mut self.get_mut().0).poll_write_vectored(cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.0.is_write_vectored()
+        cfg!(target_os = "linux") || self.0.is_write_vectored()
     }
 
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().0).poll_flush(cx)
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        // Nothing is buffered here: writes go straight to the socket.
+        Poll::Ready(Ok(()))
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
