@@ -102,21 +102,22 @@ pub struct Outgoing<'r> {
     pub client_version: Version,
 }
 
-/// The request-head buffer, reused across requests on a worker thread (a request
-/// that finds it in use by another in-flight one allocates its own).
+/// The request-head buffer, reused across requests on a worker thread. A request
+/// holds its buffer until its response head arrives (a retry rewrites it), so the
+/// thread keeps a few: one per request in flight, up to [`HEAD_BUFS_KEPT`].
 struct HeadBuf(Vec<u8>);
 
+/// Spare head buffers a worker thread keeps (requests in flight at once, roughly).
+const HEAD_BUFS_KEPT: usize = 256;
+
 thread_local! {
-    static HEAD_BUF: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+    static HEAD_BUFS: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 impl HeadBuf {
     fn take() -> Self {
-        let mut v = HEAD_BUF.take();
-        if v.capacity() == 0 {
-            v.reserve(512);
-        }
-        HeadBuf(v)
+        let spare = HEAD_BUFS.with(|b| b.borrow_mut().pop());
+        HeadBuf(spare.unwrap_or_else(|| Vec::with_capacity(512)))
     }
 }
 
@@ -126,7 +127,12 @@ impl Drop for HeadBuf {
         // Keep small buffers only: one huge head must not pin its memory.
         if v.capacity() <= 16 * 1024 {
             v.clear();
-            HEAD_BUF.set(v);
+            HEAD_BUFS.with(|b| {
+                let mut b = b.borrow_mut();
+                if b.len() < HEAD_BUFS_KEPT {
+                    b.push(v);
+                }
+            });
         }
     }
 }
