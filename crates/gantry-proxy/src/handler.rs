@@ -181,8 +181,8 @@ pub async fn serve(
         // Plugins: `rewrite` (global plugins) runs before routing and may change headers.
         if let Some(set) = snapshot.plugins.as_ref() {
             // Room for what plugins add (consumer headers and the like) without
-            // growing the map (HTTP/1 heads are parsed with this room already).
-            headers.reserve(8);
+            // growing the map (a no-op for HTTP/1 heads, parsed with this room).
+            headers.reserve(crate::h1::head::PLUGIN_HEADER_ROOM);
             let host = strip_port(request_host(&uri, &headers)).to_string();
             let facts = plugin_phase::RequestFacts {
                 method: method.clone(),

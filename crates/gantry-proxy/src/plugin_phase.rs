@@ -190,9 +190,6 @@ impl PluginState {
         })
     }
 
-    /// The response phases on the response about to go to the client: `response`
-    /// (upstream responses, when a plugin implements it), `header_filter`, and a body
-    /// that runs `body_filter` per chunk and `log` once it has been sent.
     /// Whether any plugin of the run has a response-side phase. A run without one
     /// (key-auth, acl, …) leaves the response as it is: [`PluginState::finish`] need
     /// not run (nor its future be built).
@@ -203,6 +200,9 @@ impl PluginState {
             || self.run.has_log()
     }
 
+    /// The response phases on the response about to go to the client: `response`
+    /// (upstream responses, when a plugin implements it), `header_filter`, and a body
+    /// that runs `body_filter` per chunk and `log` once it has been sent.
     pub async fn finish(
         mut self,
         ctx: &Ctx<'_>,

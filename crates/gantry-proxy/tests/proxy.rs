@@ -682,3 +682,31 @@ async fn slow_or_idle_clients_are_cut_off_by_the_client_timeouts() {
     // And the proxy still serves.
     assert_eq!(get_ok(p.addr, "/").await.status, StatusCode::OK);
 }
+
+/// The latency headers come from per-poll clock readings (`clock::PollClock`): a
+/// reading kept across the wait for the upstream would report 0 here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn latency_headers_follow_the_upstreams_delay() {
+    let o = origin().await;
+    let cfg = one_route("127.0.0.1", o.addr.port(), None, &["/"]);
+    let p = Proxy::start(&cfg, ProxyOptions::default());
+    // Twice: the second request reuses the connection and its poll's reading.
+    for _ in 0..2 {
+        let got = get_ok(p.addr, "/delay/250").await;
+        assert_eq!(got.status, StatusCode::OK);
+        let upstream: u64 = got
+            .header("x-kong-upstream-latency")
+            .unwrap()
+            .parse()
+            .unwrap();
+        let proxy: u64 = got.header("x-kong-proxy-latency").unwrap().parse().unwrap();
+        assert!(
+            (250..5000).contains(&upstream),
+            "upstream latency {upstream} ms"
+        );
+        assert!(
+            proxy < 250,
+            "proxy latency {proxy} ms counted the upstream's time"
+        );
+    }
+}

@@ -10,7 +10,6 @@
 //! next one waits for epoll instead of costing an `EAGAIN` round trip.
 
 use std::io::{self, IoSlice};
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
@@ -32,14 +31,6 @@ impl Tcp {
     /// readiness probes).
     pub fn get_ref(&self) -> &TcpStream {
         &self.0
-    }
-
-    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.0.peer_addr()
-    }
-
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.0.local_addr()
     }
 
     /// Runs one non-blocking operation once the socket is ready for `interest`.

@@ -322,10 +322,15 @@ thread_local! {
     static HEADER_HEADROOM: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
+/// Header lines a request's map has room for beyond its own when plugins run (the
+/// consumer headers and the like).
+pub const PLUGIN_HEADER_ROOM: usize = 8;
+
 /// Tells the parser whether requests on this thread go through plugins (a sizing
-/// hint for the header maps of the heads it parses next).
+/// hint for the header maps of the heads it parses next; a wrong guess after a
+/// configuration change costs one map growth, nothing else).
 pub fn expect_plugins(plugins: bool) {
-    HEADER_HEADROOM.set(if plugins { 8 } else { 0 });
+    HEADER_HEADROOM.set(if plugins { PLUGIN_HEADER_ROOM } else { 0 });
 }
 
 fn header_map(head: &Bytes, spans: &[Span]) -> Result<HeaderMap, HeadError> {
