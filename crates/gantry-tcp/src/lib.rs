@@ -8,9 +8,15 @@
 //! same tokio readiness drives `rustix`'s raw system calls instead, with tokio's own
 //! rule kept: a read or write that does less than asked clears the readiness, so the
 //! next one waits for epoll instead of costing an `EAGAIN` round trip.
+//!
+//! Writes go first: a proxy's writes almost always fit the socket buffer, so a write
+//! is tried straight away, without tokio's readiness bookkeeping (~250 instructions a
+//! call, two calls per proxied request). Only after one was cut short or refused does
+//! the next go through readiness, until one completes whole again.
 
 use std::io::{self, IoSlice};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, ready};
 
 use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
@@ -18,11 +24,19 @@ use tokio::net::TcpStream;
 
 /// A TCP connection, either side of the proxy.
 #[derive(Debug)]
-pub struct Tcp(TcpStream);
+pub struct Tcp {
+    stream: TcpStream,
+    /// The last write was cut short or refused: the socket buffer may be full, so
+    /// writes wait for tokio's readiness until one completes whole.
+    write_blocked: AtomicBool,
+}
 
 impl From<TcpStream> for Tcp {
-    fn from(s: TcpStream) -> Self {
-        Self(s)
+    fn from(stream: TcpStream) -> Self {
+        Self {
+            stream,
+            write_blocked: AtomicBool::new(false),
+        }
     }
 }
 
@@ -30,13 +44,51 @@ impl Tcp {
     /// The tokio stream, for what this type does not wrap (addresses, options,
     /// readiness probes).
     pub fn get_ref(&self) -> &TcpStream {
-        &self.0
+        &self.stream
     }
 
     /// Runs one non-blocking operation once the socket is ready for `interest`.
     /// `op` returns how much it did and how much it was asked to do; a short result
     /// is reported to tokio as "would block" so the readiness is cleared (with the
     /// readiness tick, so an event that came in meanwhile is not lost).
+    /// A write (`op`): tried at once unless the last one was cut short or refused,
+    /// else (and then) through [`Tcp::poll_op`].
+    #[cfg(target_os = "linux")]
+    fn poll_write_op(
+        &self,
+        cx: &mut Context<'_>,
+        mut op: impl FnMut() -> io::Result<(usize, usize)>,
+    ) -> Poll<io::Result<usize>> {
+        // Relaxed: only this connection's task touches the flag; the atomic just keeps
+        // `Tcp` `Sync` like the stream it wraps.
+        if !self.write_blocked.load(Ordering::Relaxed) {
+            loop {
+                match op() {
+                    Ok((done, asked)) => {
+                        if done < asked {
+                            self.write_blocked.store(true, Ordering::Relaxed);
+                        }
+                        return Poll::Ready(Ok(done));
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) => return Poll::Ready(Err(e)),
+                }
+            }
+            self.write_blocked.store(true, Ordering::Relaxed);
+        }
+        let mut whole = false;
+        let r = self.poll_op(cx, Interest::WRITABLE, || {
+            let (done, asked) = op()?;
+            whole = done == asked;
+            Ok((done, asked))
+        });
+        if whole && matches!(r, Poll::Ready(Ok(_))) {
+            self.write_blocked.store(false, Ordering::Relaxed);
+        }
+        r
+    }
+
     #[cfg(target_os = "linux")]
     fn poll_op(
         &self,
@@ -46,12 +98,12 @@ impl Tcp {
     ) -> Poll<io::Result<usize>> {
         loop {
             if interest == Interest::READABLE {
-                ready!(self.0.poll_read_ready(cx))?;
+                ready!(self.stream.poll_read_ready(cx))?;
             } else {
-                ready!(self.0.poll_write_ready(cx))?;
+                ready!(self.stream.poll_write_ready(cx))?;
             }
             let mut short = None;
-            let r = self.0.try_io(interest, || {
+            let r = self.stream.try_io(interest, || {
                 let (done, asked) = op()?;
                 if done > 0 && done < asked {
                     short = Some(done);
@@ -123,12 +175,12 @@ impl AsyncRead for Tcp {
         {
             use std::os::fd::AsFd;
             let this = self.get_mut();
-            let fd = this.0.as_fd();
+            let fd = this.stream.as_fd();
             this.poll_op(cx, Interest::READABLE, || sys::recv(fd, buf))
                 .map_ok(|_| ())
         }
         #[cfg(not(target_os = "linux"))]
-        Pin::new(&mut self.get_mut().0).poll_read(cx, buf)
+        Pin::new(&mut self.get_mut().stream).poll_read(cx, buf)
     }
 }
 
@@ -142,11 +194,11 @@ impl AsyncWrite for Tcp {
         {
             use std::os::fd::AsFd;
             let this = self.get_mut();
-            let fd = this.0.as_fd();
-            this.poll_op(cx, Interest::WRITABLE, || sys::send(fd, data))
+            let fd = this.stream.as_fd();
+            this.poll_write_op(cx, || sys::send(fd, data))
         }
         #[cfg(not(target_os = "linux"))]
-        Pin::new(&mut self.get_mut().0).poll_write(cx, data)
+        Pin::new(&mut self.get_mut().stream).poll_write(cx, data)
     }
 
     fn poll_write_vectored(
@@ -158,15 +210,15 @@ impl AsyncWrite for Tcp {
         {
             use std::os::fd::AsFd;
             let this = self.get_mut();
-            let fd = this.0.as_fd();
-            this.poll_op(cx, Interest::WRITABLE, || sys::writev(fd, bufs))
+            let fd = this.stream.as_fd();
+            this.poll_write_op(cx, || sys::writev(fd, bufs))
         }
         #[cfg(not(target_os = "linux"))]
-        Pin::new(&mut self.get_mut().0).poll_write_vectored(cx, bufs)
+        Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {
-        cfg!(target_os = "linux") || self.0.is_write_vectored()
+        cfg!(target_os = "linux") || self.stream.is_write_vectored()
     }
 
     fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -175,6 +227,6 @@ impl AsyncWrite for Tcp {
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().0).poll_shutdown(cx)
+        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
     }
 }

@@ -110,3 +110,38 @@ async fn writing_to_a_closed_peer_fails_without_killing_the_process() {
     }
     assert!(failed, "writes to a closed peer kept succeeding");
 }
+
+#[tokio::test]
+async fn a_write_refused_by_a_full_buffer_waits_then_writes_go_straight_again() {
+    let (mut a, mut b) = pair().await;
+    // The peer reads nothing: writes fill both socket buffers, then one is refused
+    // and the writer must wait for readiness instead of spinning or failing.
+    let chunk = pattern(64 * 1024);
+    let mut written = 0usize;
+    loop {
+        match tokio::time::timeout(Duration::from_millis(200), a.write(&chunk)).await {
+            Ok(n) => written += n.unwrap(),
+            Err(_) => break, // pending: the buffer is full
+        }
+        assert!(written < 256 * 1024 * 1024, "writes never blocked");
+    }
+    // Drain everything; the pending writer's readiness must come back.
+    let tail = b"after the stall";
+    let writer = tokio::spawn(async move {
+        a.write_all(&chunk).await.unwrap();
+        // Whole writes again: these go straight to the socket.
+        for _ in 0..3 {
+            a.write_all(tail).await.unwrap();
+        }
+        a.shutdown().await.unwrap();
+    });
+    let mut got = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), b.read_to_end(&mut got))
+        .await
+        .expect("a write waiting on a full buffer was never woken")
+        .unwrap();
+    writer.await.unwrap();
+    let expected = written + 64 * 1024 + 3 * tail.len();
+    assert_eq!(got.len(), expected);
+    assert!(got.ends_with(b"after the stallafter the stallafter the stall"));
+}
