@@ -138,7 +138,7 @@ impl<'a> Ctx<'a> {
     pub fn relay(
         &self,
         head: ResponseHead,
-        mut body: ResponseBody,
+        mut body: Box<ResponseBody>,
         proxy_latency: u128,
         upstream_latency: u128,
         client_version: Version,
@@ -176,9 +176,7 @@ impl<'a> Ctx<'a> {
             request_id: o.request_id.then_some(self.request_id),
         };
         body.set_relayed(Relayed::new(raw, kong));
-        let mut resp = Response::new(ProxyBody::Upstream {
-            inner: Box::new(body),
-        });
+        let mut resp = Response::new(ProxyBody::Upstream { inner: body });
         *resp.status_mut() = upstream_status;
         resp
     }

@@ -268,14 +268,16 @@ impl ResponseBody {
         checkin: Option<Checkin>,
         pick: Option<gantry_balancer::Pick>,
         read_timeout: Duration,
-    ) -> Self {
+    ) -> Box<Self> {
         let (decoder, size) = match head.framing {
             Framing::Empty => (Decoder::Done, SizeHint::with_exact(0)),
             Framing::Length(n) => (Decoder::Length(n), SizeHint::with_exact(n)),
             Framing::Chunked => (Decoder::Chunked(ChunkedDecoder::new()), SizeHint::new()),
             Framing::Close => (Decoder::Close, SizeHint::new()),
         };
-        let mut body = Self {
+        // Boxed from the start: it is what `ProxyBody::Upstream` holds, and moving it
+        // by value into the response would copy it three times.
+        let mut body = Box::new(Self {
             conn: Some(conn),
             decoder,
             keep_alive: head.keep_alive,
@@ -284,7 +286,7 @@ impl ResponseBody {
             read_timeout,
             size,
             relayed: None,
-        };
+        });
         if matches!(body.decoder, Decoder::Done) {
             body.finish();
         }
