@@ -258,9 +258,14 @@ pub async fn serve(
                 captures: routed.matched.captures.as_ref(),
             };
             let headers_in = std::mem::take(&mut headers);
-            let limit = opts.client_max_body_size;
-            match Box::pin(state.access(set, ctx, route_facts, headers_in, &mut body, limit)).await
-            {
+            if state.select(set, &route_facts, headers_in) {
+                let limit = opts.client_max_body_size;
+                // Boxed: only plugins that read bodies pay for this future's size.
+                if let Err(resp) = Box::pin(state.read_request_body(ctx, &mut body, limit)).await {
+                    break 'forward resp;
+                }
+            }
+            match state.access(ctx, &route_facts) {
                 Ok(admitted) => {
                     method = admitted.method;
                     headers = admitted.headers;

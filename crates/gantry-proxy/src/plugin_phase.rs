@@ -127,17 +127,11 @@ impl PluginState {
         ctx.finish_own(resp)
     }
 
-    /// `access` on the matched route's chain. `Err` is the response to send (a plugin
-    /// short-circuited, or the body could not be read).
-    pub async fn access(
-        &mut self,
-        set: &PluginSet,
-        ctx: &Ctx<'_>,
-        route: RouteFacts<'_>,
-        headers: HeaderMap,
-        body: &mut Option<RequestBody<'_>>,
-        body_limit: Option<u64>,
-    ) -> Result<Admitted, Response<ProxyBody>> {
+    /// Selects the matched route's chain for `access` and hands the request headers
+    /// back to the plugin context. Returns whether a plugin needs the request body
+    /// first ([`PluginState::read_request_body`]); most runs do not, and then
+    /// [`PluginState::access`] is all there is: no future to build.
+    pub fn select(&mut self, set: &PluginSet, route: &RouteFacts<'_>, headers: HeaderMap) -> bool {
         let pctx = &mut self.ctx;
         pctx.headers = headers;
         pctx.route_id = Some(route.route_id);
@@ -147,24 +141,46 @@ impl PluginState {
         }
         self.run
             .select(set.chain_for(Some(route.route_id), route.service_id));
-        if self.run.needs_request_body(pctx) {
-            if let Some(stream) = body.take() {
-                match read_body(stream, self.run.request_body_cap(pctx), body_limit).await {
-                    Ok(b) => {
-                        self.request_bytes = b.len() as u64;
-                        pctx.body = Some(b);
-                    }
-                    Err(status) => {
-                        let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
-                            "Payload too large"
-                        } else {
-                            "Bad request"
-                        };
-                        return Err(ctx.error(status, message, ErrorSource::Nginx));
-                    }
-                }
+        self.run.needs_request_body(pctx)
+    }
+
+    /// Reads the request body for the plugins that asked for it. `Err` is the
+    /// response to send (the body could not be read, or is too large).
+    pub async fn read_request_body(
+        &mut self,
+        ctx: &Ctx<'_>,
+        body: &mut Option<RequestBody<'_>>,
+        body_limit: Option<u64>,
+    ) -> Result<(), Response<ProxyBody>> {
+        let Some(stream) = body.take() else {
+            return Ok(());
+        };
+        let cap = self.run.request_body_cap(&self.ctx);
+        match read_body(stream, cap, body_limit).await {
+            Ok(b) => {
+                self.request_bytes = b.len() as u64;
+                self.ctx.body = Some(b);
+                Ok(())
+            }
+            Err(status) => {
+                let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                    "Payload too large"
+                } else {
+                    "Bad request"
+                };
+                Err(ctx.error(status, message, ErrorSource::Nginx))
             }
         }
+    }
+
+    /// `access` on the chain [`PluginState::select`] chose. `Err` is a plugin's
+    /// response.
+    pub fn access(
+        &mut self,
+        ctx: &Ctx<'_>,
+        route: &RouteFacts<'_>,
+    ) -> Result<Admitted, Response<ProxyBody>> {
+        let pctx = &mut self.ctx;
         if let Decision::Respond(r) = self.run.access(pctx) {
             return Err(self.plugin_response(ctx, r));
         }
