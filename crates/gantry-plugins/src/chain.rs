@@ -417,6 +417,8 @@ impl PluginRun {
             };
             self.collected.push(inst.clone());
             if decision.is_continue() && inst.phases.access {
+                // What an earlier plugin authenticated is in the headers this one sees.
+                ctx.apply_consumer_headers();
                 decision = inst.handler.access(ctx);
             }
         }
@@ -464,6 +466,15 @@ impl PluginRun {
     /// Whether any plugin of the run implements `header_filter`.
     pub fn has_header_filter(&self) -> bool {
         self.each().any(|i| i.phases.header_filter)
+    }
+
+    /// Whether any plugin of the run has a response-side phase (`response`,
+    /// `header_filter`, `body_filter`, `log`), in one pass.
+    pub fn has_response_phases(&self) -> bool {
+        self.each().any(|i| {
+            let p = &i.phases;
+            p.response || p.header_filter || p.body_filter || p.log
+        })
     }
 
     /// Whether `body_filter` must be called for each chunk.

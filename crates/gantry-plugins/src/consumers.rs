@@ -291,38 +291,84 @@ impl ConsumerIndex {
 }
 
 /// Kong's `set_consumer`: records the consumer (and credential) on the request
-/// and sets or clears the `X-Consumer-*`, `X-Credential-Identifier` and
-/// `X-Anonymous-Consumer` upstream headers.
+/// and decides the `X-Consumer-*`, `X-Credential-Identifier` and
+/// `X-Anonymous-Consumer` upstream headers (set, or cleared). They are kept aside as
+/// [`ConsumerHeaders`] rather than written into `ctx.headers` at once: hashing those
+/// long names into the header map was most of what authentication cost a request.
+/// The next plugin to run sees them in `ctx.headers` (the chain applies them first);
+/// after the last one, the proxy writes them with the upstream request.
 pub fn authenticate(
     ctx: &mut RequestCtx,
     consumer: Option<Arc<ConsumerInfo>>,
     credential: Option<Arc<CredentialInfo>>,
 ) {
-    let h = &mut ctx.headers;
-    match &consumer {
-        Some(c) => {
-            h.insert(CONSUMER_ID, c.id_header.clone());
-            set_or_clear(h, CONSUMER_CUSTOM_ID, c.custom_id_header.clone());
-            set_or_clear(h, CONSUMER_USERNAME, c.username_header.clone());
-        }
-        None => {
-            h.remove(CONSUMER_ID);
-            h.remove(CONSUMER_CUSTOM_ID);
-            h.remove(CONSUMER_USERNAME);
-        }
-    }
-    match &credential {
-        Some(cred) => {
-            h.insert(CREDENTIAL_IDENTIFIER, cred.identifier.clone());
-            h.remove(ANONYMOUS);
-        }
-        None => {
-            h.remove(CREDENTIAL_IDENTIFIER);
-            h.insert(ANONYMOUS, HeaderValue::from_static("true"));
-        }
-    }
+    ctx.consumer_headers = Some(ConsumerHeaders {
+        id: consumer.as_ref().map(|c| c.id_header.clone()),
+        custom_id: consumer.as_ref().and_then(|c| c.custom_id_header.clone()),
+        username: consumer.as_ref().and_then(|c| c.username_header.clone()),
+        credential: credential.as_ref().map(|c| c.identifier.clone()),
+    });
     ctx.consumer = consumer;
     ctx.credential = credential;
+}
+
+/// The consumer headers an authentication decided, not yet in the request's header
+/// map. Each is set when `Some`, removed when `None` (a client's own copy never
+/// reaches the upstream); `X-Anonymous-Consumer: true` goes with no credential.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerHeaders {
+    pub id: Option<HeaderValue>,
+    pub custom_id: Option<HeaderValue>,
+    pub username: Option<HeaderValue>,
+    pub credential: Option<HeaderValue>,
+}
+
+const TRUE: HeaderValue = HeaderValue::from_static("true");
+
+impl ConsumerHeaders {
+    /// Writes them into `h` as Kong's `set_header`/`clear_header` would.
+    pub fn apply(self, h: &mut http::HeaderMap) {
+        let anonymous = self.credential.is_none().then_some(TRUE);
+        set_or_clear(h, CONSUMER_ID, self.id);
+        set_or_clear(h, CONSUMER_CUSTOM_ID, self.custom_id);
+        set_or_clear(h, CONSUMER_USERNAME, self.username);
+        set_or_clear(h, CREDENTIAL_IDENTIFIER, self.credential);
+        set_or_clear(h, ANONYMOUS, anonymous);
+    }
+
+    /// The lines they add to the upstream request, name and value.
+    pub fn for_each(&self, mut f: impl FnMut(&[u8], &[u8])) {
+        fn value(v: &Option<HeaderValue>) -> Option<&[u8]> {
+            v.as_ref().map(HeaderValue::as_bytes)
+        }
+        let lines = [
+            (&CONSUMER_ID, value(&self.id)),
+            (&CONSUMER_CUSTOM_ID, value(&self.custom_id)),
+            (&CONSUMER_USERNAME, value(&self.username)),
+            (&CREDENTIAL_IDENTIFIER, value(&self.credential)),
+            (
+                &ANONYMOUS,
+                self.credential.is_none().then_some(&b"true"[..]),
+            ),
+        ];
+        for (name, value) in lines {
+            if let Some(v) = value {
+                f(name.as_str().as_bytes(), v);
+            }
+        }
+    }
+
+    /// Whether `name` is one of them (so a client's line of that name is dropped).
+    pub fn names(name: &str) -> bool {
+        matches!(
+            name,
+            "x-consumer-id"
+                | "x-consumer-custom-id"
+                | "x-consumer-username"
+                | "x-credential-identifier"
+                | "x-anonymous-consumer"
+        )
+    }
 }
 
 fn set_or_clear(h: &mut http::HeaderMap, name: HeaderName, v: Option<HeaderValue>) {

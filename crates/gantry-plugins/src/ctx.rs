@@ -13,7 +13,7 @@ use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::{Method, StatusCode, Version};
 use uuid::Uuid;
 
-use crate::consumers::{ConsumerInfo, CredentialInfo};
+use crate::consumers::{ConsumerHeaders, ConsumerInfo, CredentialInfo};
 use crate::respond::{Decision, KongResponse, error_response};
 
 /// The request as plugins see it. Changes to `method`, `query`, `upstream_path`,
@@ -68,6 +68,10 @@ pub struct RequestCtx {
     pub credential: Option<Arc<CredentialInfo>>,
     /// Groups set by an authentication plugin (Kong's `authenticated_groups`).
     pub authenticated_groups: Option<Vec<String>>,
+    /// Consumer headers the last authentication decided, not yet in `headers` (see
+    /// [`crate::consumers::authenticate`]); [`RequestCtx::apply_consumer_headers`]
+    /// puts them there.
+    pub consumer_headers: Option<ConsumerHeaders>,
     /// Plugins' per-request data, keyed by type.
     pub scratch: http::Extensions,
 }
@@ -109,7 +113,16 @@ impl RequestCtx {
             consumer: None,
             credential: None,
             authenticated_groups: None,
+            consumer_headers: None,
             scratch: http::Extensions::new(),
+        }
+    }
+
+    /// Writes pending consumer headers into `headers`, for code that reads or changes
+    /// the whole header set (the next plugin, a test).
+    pub fn apply_consumer_headers(&mut self) {
+        if let Some(c) = self.consumer_headers.take() {
+            c.apply(&mut self.headers);
         }
     }
 

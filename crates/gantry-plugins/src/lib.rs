@@ -35,7 +35,7 @@ pub mod respond;
 pub mod util;
 
 pub use chain::{BuildError, Instance, PluginChain, PluginConfig, PluginRun, PluginSet};
-pub use consumers::{ConsumerIndex, ConsumerInfo, CredentialInfo, Credentials};
+pub use consumers::{ConsumerHeaders, ConsumerIndex, ConsumerInfo, CredentialInfo, Credentials};
 pub use ctx::{LogInfo, QueryArg, RequestCtx, ResponseHead, ResponseSource, UpstreamHost};
 pub use plugin::{ConfigureEnv, Phases, Plugin, PluginHandler};
 pub use respond::{Decision, KongResponse};

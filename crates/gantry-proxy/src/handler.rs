@@ -249,6 +249,7 @@ pub async fn serve(
         let mut body = Some(body);
         let mut buffered = None;
         let mut upstream_uri = None;
+        let mut consumer_headers = None;
         if let (Some(set), Some(state)) = (snapshot.plugins.as_ref(), plugins.as_mut()) {
             let route_facts = plugin_phase::RouteFacts {
                 route_id: routed.rt.route.id,
@@ -270,6 +271,7 @@ pub async fn serve(
                     method = admitted.method;
                     headers = admitted.headers;
                     buffered = admitted.body;
+                    consumer_headers = admitted.consumer_headers;
                     if let Some(target) = admitted.rewritten_target {
                         match Uri::try_from(target.as_str()) {
                             Ok(_) => upstream_uri = Some(target),
@@ -285,6 +287,12 @@ pub async fn serve(
                 }
                 Err(resp) => break 'forward resp,
             }
+            // A balancer may hash on a header: it sees the consumer headers too.
+            if matches!(routed.service.destination, Destination::Balanced(_)) {
+                if let Some(c) = consumer_headers.take() {
+                    c.apply(&mut headers);
+                }
+            }
             scan = HeaderScan::of(&headers);
         }
 
@@ -299,7 +307,8 @@ pub async fn serve(
             version,
             request_id: &ctx.request_id,
         };
-        let kong_headers = UpstreamHeaders::new(&headers, &scan, &facts, &opts.headers);
+        let kong_headers = UpstreamHeaders::new(&headers, &scan, &facts, &opts.headers)
+            .with_consumer(consumer_headers.as_ref());
 
         let mut up_body = match (buffered, body) {
             (Some(b), _) if !b.is_empty() => UpstreamBody::Full(b),

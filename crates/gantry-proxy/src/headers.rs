@@ -2,6 +2,7 @@
 //! client (§5.3): hop-by-hop removal, `X-Forwarded-*`, `X-Real-IP`, `Via`, `Server` and
 //! the `X-Kong-*` latency and request-id headers, each switchable by `headers`.
 
+use gantry_plugins::ConsumerHeaders;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
 /// Product token used in `Via` and `Server`.
@@ -155,6 +156,9 @@ pub struct UpstreamHeaders<'a> {
     listed: Vec<HeaderName>,
     /// The client asked for trailers (`TE: trailers` is the one `TE` forwarded).
     te_trailers: bool,
+    /// Consumer headers an authentication plugin decided: they replace the
+    /// client's lines of those names.
+    consumer: Option<&'a ConsumerHeaders>,
 }
 
 #[derive(Debug, Clone)]
@@ -292,7 +296,15 @@ impl<'a> UpstreamHeaders<'a> {
                 .then(|| facts.request_id.as_bytes()),
             listed,
             te_trailers,
+            consumer: None,
         }
+    }
+
+    /// Adds the consumer headers an authentication decided (see
+    /// [`gantry_plugins::consumers::authenticate`]).
+    pub fn with_consumer(mut self, consumer: Option<&'a ConsumerHeaders>) -> Self {
+        self.consumer = consumer;
+        self
     }
 
     /// Whether the client's line `name` is forwarded as it is.
@@ -312,7 +324,10 @@ impl<'a> UpstreamHeaders<'a> {
             Role::Path => keep(&self.path),
             Role::Prefix => keep(&self.prefix),
             Role::RequestId => self.request_id.is_none(),
-            Role::Other => self.listed.is_empty() || !self.listed.contains(name),
+            Role::Other => {
+                (self.listed.is_empty() || !self.listed.contains(name))
+                    && (self.consumer.is_none() || !ConsumerHeaders::names(name.as_str()))
+            }
         }
     }
 
@@ -323,6 +338,9 @@ impl<'a> UpstreamHeaders<'a> {
             if self.forwards(name) {
                 f(name.as_str().as_bytes(), value.as_bytes());
             }
+        }
+        if let Some(c) = self.consumer {
+            c.for_each(&mut f);
         }
         if self.te_trailers {
             f(b"te", b"trailers");

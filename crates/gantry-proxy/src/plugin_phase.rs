@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use gantry_plugins::{
-    Decision, KongResponse, LogInfo, PluginRun, PluginSet, RequestCtx, ResponseHead, ResponseSource,
+    ConsumerHeaders, Decision, KongResponse, LogInfo, PluginRun, PluginSet, RequestCtx,
+    ResponseHead, ResponseSource,
 };
 use http::header::{CONTENT_LENGTH, HeaderValue};
 use http::{HeaderMap, Method, Response, StatusCode, Uri, Version};
@@ -68,6 +69,9 @@ pub struct Admitted {
     pub body: Option<Bytes>,
     /// Path and query changed by a plugin: the upstream target to use instead.
     pub rewritten_target: Option<String>,
+    /// The consumer headers an authentication decided, still to be written (into
+    /// `headers`, or with the upstream request head).
+    pub consumer_headers: Option<ConsumerHeaders>,
 }
 
 /// Starts a request's plugin run and runs `rewrite`. The request headers move into
@@ -203,6 +207,7 @@ impl PluginState {
             headers: std::mem::take(&mut pctx.headers),
             body: pctx.body.take(),
             rewritten_target,
+            consumer_headers: pctx.consumer_headers.take(),
         })
     }
 
@@ -210,10 +215,7 @@ impl PluginState {
     /// (key-auth, acl, …) leaves the response as it is: [`PluginState::finish`] need
     /// not run (nor its future be built).
     pub fn has_response_phases(&self) -> bool {
-        self.run.wants_buffered_response()
-            || self.run.has_header_filter()
-            || self.run.has_body_filter()
-            || self.run.has_log()
+        self.run.has_response_phases()
     }
 
     /// The response phases on the response about to go to the client: `response`

@@ -54,25 +54,27 @@ fn next_u64() -> u64 {
     })
 }
 
-fn random_16() -> [u8; 16] {
-    let mut out = [0u8; 16];
-    let (a, b) = out.split_at_mut(8);
-    a.copy_from_slice(&next_u64().to_le_bytes());
-    b.copy_from_slice(&next_u64().to_le_bytes());
+fn hex_id() -> [u8; 32] {
+    let mut out = [0u8; 32];
+    for (chunk, word) in out.chunks_exact_mut(16).zip([next_u64(), next_u64()]) {
+        let (lo, hi) = chunk.split_at_mut(8);
+        lo.copy_from_slice(&hex8(word as u32).to_le_bytes());
+        hi.copy_from_slice(&hex8((word >> 32) as u32).to_le_bytes());
+    }
     out
 }
 
-fn hex_id() -> [u8; 32] {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let bytes = random_16();
-    let mut out = [b'0'; 32];
-    for (pair, b) in out.chunks_exact_mut(2).zip(bytes) {
-        if let [hi, lo] = pair {
-            *hi = HEX[usize::from(b >> 4)];
-            *lo = HEX[usize::from(b & 0x0f)];
-        }
-    }
-    out
+/// The eight nibbles of `x` as eight lowercase hex digits, one per byte (lowest
+/// nibble first: the bits are random, their order is not). A few shifts and adds
+/// instead of a table lookup per digit.
+fn hex8(x: u32) -> u64 {
+    let mut v = u64::from(x);
+    v = (v | (v << 16)) & 0x0000_ffff_0000_ffff;
+    v = (v | (v << 8)) & 0x00ff_00ff_00ff_00ff;
+    v = (v | (v << 4)) & 0x0f0f_0f0f_0f0f_0f0f;
+    // 1 in each byte whose nibble is 10..=15: those go to 'a'..='f' (39 past '9'+1).
+    let letters = ((v + 0x0606_0606_0606_0606) >> 4) & 0x0101_0101_0101_0101;
+    v + 0x3030_3030_3030_3030 + letters * 39
 }
 
 #[cfg(test)]
@@ -87,5 +89,14 @@ mod tests {
                 .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
         );
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn hex8_writes_every_nibble_as_its_digit() {
+        let digits = super::hex8(0xfedc_ba98).to_le_bytes();
+        assert_eq!(&digits, b"89abcdef");
+        assert_eq!(&super::hex8(0x7654_3210).to_le_bytes(), b"01234567");
+        assert_eq!(&super::hex8(0).to_le_bytes(), b"00000000");
+        assert_eq!(&super::hex8(u32::MAX).to_le_bytes(), b"ffffffff");
     }
 }

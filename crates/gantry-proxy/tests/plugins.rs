@@ -109,6 +109,83 @@ async fn key_auth_rejects_and_admits_with_consumer_headers() {
     assert_eq!(get_ok(p.addr, "/open").await.status, StatusCode::OK);
 }
 
+/// The consumer headers replace whatever the client sent under those names (one
+/// line each, or none), on a direct service and on a balanced one, and a plugin after
+/// the authentication sees them (request-transformer renames one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumer_headers_replace_the_clients_and_reach_later_plugins() {
+    let o = origin().await;
+    let yml = format!(
+        r#"
+_format_version: "3.0"
+upstreams:
+- name: pool
+  targets:
+  - target: {origin}
+services:
+- name: direct
+  url: http://{origin}
+  routes:
+  - name: direct
+    paths: ["/direct"]
+    plugins:
+    - name: key-auth
+  - name: renamed
+    paths: ["/renamed"]
+    plugins:
+    - name: key-auth
+    - name: request-transformer
+      config:
+        rename:
+          headers: ["x-consumer-username:x-user"]
+- name: balanced
+  host: pool
+  routes:
+  - name: balanced
+    paths: ["/balanced"]
+    plugins:
+    - name: key-auth
+consumers:
+- username: bob
+  keyauth_credentials:
+  - key: bob-key
+"#,
+        origin = o.addr
+    );
+    let p = Proxy::start(&load(&yml), ProxyOptions::default());
+    let spoofed = |path: &str| {
+        get(path)
+            .header("apikey", "bob-key")
+            .header("x-consumer-id", "spoofed-id")
+            .header("x-consumer-username", "mallory")
+            .header("x-consumer-custom-id", "spoofed-custom")
+            .header("x-credential-identifier", "spoofed-cred")
+            .header("x-anonymous-consumer", "true")
+            .body(Full::new(Bytes::new()))
+            .unwrap()
+    };
+    for path in ["/direct", "/balanced"] {
+        let got = send(p.addr, spoofed(path)).await;
+        assert_eq!(got.status, StatusCode::OK, "{path}: {:?}", got.body);
+        let echo = got.json();
+        let h = &echo["headers"];
+        assert_eq!(h["x-consumer-username"], "bob", "{path}");
+        let id = h["x-consumer-id"].as_str().unwrap();
+        assert_eq!(id.len(), 36, "{path}: a UUID, not the client's: {id}");
+        assert_ne!(h["x-credential-identifier"], "spoofed-cred", "{path}");
+        // Bob has no custom_id and a credential: both headers are cleared.
+        assert!(h.get("x-consumer-custom-id").is_none(), "{path}: {h}");
+        assert!(h.get("x-anonymous-consumer").is_none(), "{path}: {h}");
+        assert_eq!(echo["repeated"], serde_json::json!([]), "{path}");
+    }
+    let got = send(p.addr, spoofed("/renamed")).await;
+    assert_eq!(got.status, StatusCode::OK, "{:?}", got.body);
+    let h = &got.json()["headers"];
+    assert_eq!(h["x-user"], "bob");
+    assert!(h.get("x-consumer-username").is_none(), "{h}");
+    assert_eq!(h["x-consumer-id"].as_str().unwrap().len(), 36);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_termination_answers_for_the_upstream() {
     let o = origin().await;

@@ -203,7 +203,10 @@ pub fn run_access(set: &PluginSet, ctx: &mut RequestCtx) -> Decision {
         return d;
     }
     run.select(set.chain_for(ctx.route_id, ctx.service_id));
-    run.access(ctx)
+    let d = run.access(ctx);
+    // The headers as the upstream gets them.
+    ctx.apply_consumer_headers();
+    d
 }
 
 /// The response of a short-circuit, or a panic.

@@ -127,8 +127,12 @@ async fn echo(req: Request<Incoming>, me: SocketAddr) -> Response<Full<Bytes>> {
         .and_then(|s| StatusCode::from_u16(s).ok())
         .unwrap_or(StatusCode::OK);
     let mut headers = BTreeMap::new();
+    let mut repeated = Vec::new();
     for (k, v) in req.headers() {
-        headers.insert(k.as_str().to_string(), v.to_str().unwrap_or("").to_string());
+        let prev = headers.insert(k.as_str().to_string(), v.to_str().unwrap_or("").to_string());
+        if prev.is_some() {
+            repeated.push(k.as_str().to_string());
+        }
     }
     let method = req.method().to_string();
     let uri = req.uri().to_string();
@@ -143,6 +147,8 @@ async fn echo(req: Request<Incoming>, me: SocketAddr) -> Response<Full<Bytes>> {
         "method": method,
         "uri": uri,
         "headers": headers,
+        // Names that came more than once (`headers` keeps the last).
+        "repeated": repeated,
         "body_len": body.len(),
     });
     let mut resp = Response::new(Full::new(Bytes::from(json.to_string())));
