@@ -340,6 +340,19 @@ impl PluginSet {
             accessed: false,
         }
     }
+
+    /// Makes `run` a fresh run of this set, as [`PluginSet::begin`] would, keeping
+    /// its allocation (the proxy reuses runs).
+    pub fn restart(&self, run: &mut PluginRun) {
+        let PluginRun {
+            chain,
+            collected,
+            accessed,
+        } = run;
+        *chain = self.global.clone();
+        collected.clear();
+        *accessed = false;
+    }
 }
 
 /// One request's journey through the plugins. Owns what it needs (`'static`),
@@ -363,6 +376,12 @@ impl PluginRun {
             }
         }
         Decision::Continue
+    }
+
+    /// Lets go of the plugin instances this run collected (a finished run kept for
+    /// reuse should not hold them).
+    pub fn release(&mut self) {
+        self.collected.clear();
     }
 
     /// Whether `rewrite` has a plugin to run (else the request is as it came in).

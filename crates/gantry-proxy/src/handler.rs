@@ -17,11 +17,11 @@ use ipnet::IpNet;
 
 use crate::attempt;
 use crate::body::{ProxyBody, RequestBody, UpstreamBody};
-use crate::downstream::{HeaderScan, forwarded_ip, is_trusted, request_host, strip_port};
+use crate::downstream::{HeaderScan, forwarded_ip, is_trusted, strip_port};
 use crate::error_page::{ErrorFormat, ErrorSource};
 use crate::h1::server::ClientConnOptions;
 use crate::headers::{self, ForwardedFacts, HeaderOptions, UpstreamHeaders};
-use crate::plugin_phase::{self, PluginState};
+use crate::plugin_phase;
 use crate::pool::{KeepaliveOptions, Pool};
 use crate::respond::Ctx;
 use crate::snapshot::{Destination, RouteRuntime, ServiceRuntime, Snapshot};
@@ -145,7 +145,7 @@ pub async fn serve(
     );
     let ctx = &ctx_value;
     // Boxed: it lives across every await below, so inline it would grow the future.
-    let mut plugin_state: Option<Box<PluginState>> = None;
+    let mut plugin_state: Option<plugin_phase::Pooled> = None;
     // The whole pipeline up to the response is this one block rather than an async
     // fn of its own: every async level copies the (kilobytes-large) future of the
     // level below when it starts it, and this one ran on every request. When the
@@ -183,7 +183,7 @@ pub async fn serve(
             // Room for what plugins add (consumer headers and the like) without
             // growing the map (a no-op for HTTP/1 heads, parsed with this room).
             headers.reserve(crate::h1::head::PLUGIN_HEADER_ROOM);
-            let host = strip_port(request_host(&uri, &headers)).to_string();
+            let host = strip_port(scan.host(&uri));
             let facts = plugin_phase::RequestFacts {
                 method: method.clone(),
                 uri: &uri,
@@ -381,7 +381,9 @@ pub async fn serve(
     match plugin_state {
         // Boxed, like the other plugin-only futures: they are large, and a future held
         // inline makes every request's future that large.
-        Some(state) if state.has_response_phases() => Box::pin((*state).finish(ctx, resp)).await,
+        Some(state) if state.has_response_phases() => {
+            Box::pin((*state.into_inner()).finish(ctx, resp)).await
+        }
         Some(_) | None => resp,
     }
 }

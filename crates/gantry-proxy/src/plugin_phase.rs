@@ -46,7 +46,8 @@ pub struct RequestFacts<'a> {
     pub client_ip: IpAddr,
     pub server_addr: IpAddr,
     pub https: bool,
-    pub host: String,
+    /// Host without port.
+    pub host: &'a str,
     pub port: u16,
 }
 
@@ -74,6 +75,91 @@ pub struct Admitted {
     pub consumer_headers: Option<ConsumerHeaders>,
 }
 
+/// A request's [`PluginState`], in a box that goes back to this thread's stack of
+/// spares when dropped: the next request reuses the box and the allocations of its
+/// context's strings and tables instead of building them anew (and the state, large,
+/// is filled in place rather than copied into its box).
+pub struct Pooled(Option<Box<PluginState>>);
+
+/// Spare states kept per thread: one per request in flight needs one; beyond this,
+/// they are freed.
+const SPARE_STATES: usize = 256;
+
+thread_local! {
+    static SPARES: std::cell::RefCell<Vec<Box<PluginState>>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+impl Pooled {
+    fn take(set: &PluginSet, method: Method, target: &str, now: std::time::SystemTime) -> Self {
+        let spare = SPARES.with(|s| s.borrow_mut().pop());
+        let state = match spare {
+            Some(mut st) => {
+                set.restart(&mut st.run);
+                st.ctx.reset(method, target, now);
+                st.short_circuit = false;
+                st.request_bytes = 0;
+                st
+            }
+            None => Box::new(PluginState {
+                run: set.begin(),
+                ctx: RequestCtx::new_at(method, target, now),
+                short_circuit: false,
+                request_bytes: 0,
+            }),
+        };
+        Pooled(Some(state))
+    }
+
+    /// The state itself (out of the pool: the response phases carry it on).
+    pub fn into_inner(mut self) -> Box<PluginState> {
+        match self.0.take() {
+            Some(st) => st,
+            // Only `Drop` leaves it empty.
+            None => unreachable!("a pooled plugin state is taken once"),
+        }
+    }
+}
+
+impl std::ops::Deref for Pooled {
+    type Target = PluginState;
+    fn deref(&self) -> &PluginState {
+        self.0.as_deref().unwrap_or_else(|| unreachable!("taken"))
+    }
+}
+
+impl std::ops::DerefMut for Pooled {
+    fn deref_mut(&mut self) -> &mut PluginState {
+        self.0
+            .as_deref_mut()
+            .unwrap_or_else(|| unreachable!("taken"))
+    }
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        let Some(mut st) = self.0.take() else {
+            return;
+        };
+        // Nothing of this request outlives it in the spare: not the consumer, the
+        // plugin instances, the body, plugins' scratch data.
+        st.run.release();
+        let c = &mut st.ctx;
+        c.headers.clear();
+        c.body = None;
+        c.consumer = None;
+        c.credential = None;
+        c.consumer_headers = None;
+        c.scratch.clear();
+        let _ = SPARES.try_with(|s| {
+            let mut s = s.borrow_mut();
+            if s.len() < SPARE_STATES {
+                s.push(st);
+            }
+        });
+    }
+}
+
 /// Starts a request's plugin run and runs `rewrite`. The request headers move into
 /// the plugin context; take them back with [`PluginState::take_headers`] for routing.
 /// `Err` is a plugin's response.
@@ -81,29 +167,19 @@ pub fn rewrite(
     set: &PluginSet,
     ctx: &Ctx<'_>,
     facts: RequestFacts<'_>,
-) -> (Box<PluginState>, Result<(), Response<ProxyBody>>) {
+) -> (Pooled, Result<(), Response<ProxyBody>>) {
     let target = facts.uri.path_and_query().map_or("/", |p| p.as_str());
-    // Built in its box: the state is large and would otherwise be copied as it moves
-    // into the request's future.
-    let mut state = Box::new(PluginState {
-        run: set.begin(),
-        ctx: RequestCtx::new_at(
-            facts.method,
-            target,
-            crate::h1::date::wall(crate::clock::this_poll()),
-        ),
-        short_circuit: false,
-        request_bytes: 0,
-    });
+    let now = crate::h1::date::wall(crate::clock::this_poll());
+    let mut state = Pooled::take(set, facts.method, target, now);
     let pctx = &mut state.ctx;
     pctx.scheme = if facts.https { "https" } else { "http" };
-    pctx.host = facts.host;
+    pctx.host.push_str(facts.host);
     pctx.port = facts.port;
     pctx.version = facts.version;
     pctx.headers = facts.headers;
     pctx.client_ip = Some(facts.client_ip);
     pctx.server_addr = Some(facts.server_addr);
-    pctx.request_id = ctx.request_id.as_str().to_string();
+    pctx.request_id.push_str(ctx.request_id.as_str());
     state.request_bytes = content_length(&state.ctx.headers).unwrap_or(0);
     let decision = {
         let PluginState { run, ctx: pctx, .. } = &mut *state;
