@@ -9,9 +9,13 @@
 #   KONG_YML=path/to/kong.yml HEADER='apikey: k' bench/instructions-per-request.sh
 #   TOP=60 bench/instructions-per-request.sh
 #   KEEP=/tmp/cg.out bench/instructions-per-request.sh   # keep the profile (inclusive costs)
+#   PEER=nginx bench/instructions-per-request.sh  # the same count for nginx's proxy_pass
+#   VG_OPTS="--cache-sim=yes --branch-sim=yes" KEEP=/tmp/cg.out bench/instructions-per-request.sh
+#       # simulated cache misses and mispredicts too (grep totals: /tmp/cg.out)
 #
 # An nginx origin on 127.0.0.1:9301 answers "ok"; Gantry (DB-less, 1 worker) runs
-# under valgrind on 127.0.0.1:9305; wrk sends 10 connections for 5 s (about 30k
+# under valgrind on 127.0.0.1:9305 (with PEER=nginx: nginx, one worker process, the
+# proxy_pass config of ../shared/bench/run-peers.sh, in its place); wrk sends 10 connections for 5 s (about 30k
 # requests under valgrind). Everything started is stopped by PID.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -58,11 +62,37 @@ services:
     strip_path: false
 EOF
 fi
-env KONG_PREFIX="$DIR/gantry" KONG_DATABASE=off KONG_DECLARATIVE_CONFIG="$DIR/gantry/kong.yml" \
-  KONG_PROXY_LISTEN=127.0.0.1:9305 KONG_ADMIN_LISTEN=off KONG_STATUS_LISTEN=off \
-  KONG_NGINX_WORKER_PROCESSES=1 KONG_LOG_LEVEL=warn \
-  valgrind --tool=callgrind --separate-threads=yes --callgrind-out-file="$DIR/cg.out" \
-  "$BIN" start > "$DIR/valgrind.log" 2>&1 & VG=$!
+if [[ ${PEER:-gantry} == nginx ]]; then
+  mkdir -p "$DIR/proxy"
+  cat > "$DIR/proxy/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+master_process off;
+pid $DIR/proxy/nginx.pid;
+error_log $DIR/proxy/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $DIR/proxy; proxy_temp_path $DIR/proxy; fastcgi_temp_path $DIR/proxy;
+  uwsgi_temp_path $DIR/proxy; scgi_temp_path $DIR/proxy;
+  keepalive_requests 10000000;
+  keepalive_timeout 300s;
+  upstream origin { server 127.0.0.1:9301; keepalive 128; keepalive_requests 10000000; keepalive_timeout 300s; }
+  server {
+    listen 127.0.0.1:9305;
+    location / { proxy_pass http://origin; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }
+}
+EOF
+  valgrind --tool=callgrind ${VG_OPTS:-} --callgrind-out-file="$DIR/cg.out.1" \
+    nginx -c "$DIR/proxy/nginx.conf" > "$DIR/valgrind.log" 2>&1 & VG=$!
+else
+  env KONG_PREFIX="$DIR/gantry" KONG_DATABASE=off KONG_DECLARATIVE_CONFIG="$DIR/gantry/kong.yml" \
+    KONG_PROXY_LISTEN=127.0.0.1:9305 KONG_ADMIN_LISTEN=off KONG_STATUS_LISTEN=off \
+    KONG_NGINX_WORKER_PROCESSES=1 KONG_LOG_LEVEL=warn \
+    valgrind --tool=callgrind ${VG_OPTS:-} --separate-threads=yes --callgrind-out-file="$DIR/cg.out" \
+    "$BIN" start > "$DIR/valgrind.log" 2>&1 & VG=$!
+fi
 PIDS+=($VG)
 for _ in $(seq 60); do (exec 3<>/dev/tcp/127.0.0.1/9305) 2>/dev/null && break; sleep 0.5; done
 args=()
@@ -93,7 +123,7 @@ for line in open(path):
     if line.startswith("calls="):
         after_call = True  # the next cost line is the call's inclusive cost
         continue
-    if cur and re.match(r"^[+\-*]?\d", line):
+    if cur and re.match(r"^([+-]?\d+|\*)\s", line):  # "* n": same position as the line before
         parts = line.split()
         if len(parts) >= 2:
             if after_call:
