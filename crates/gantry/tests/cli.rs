@@ -23,12 +23,74 @@ fn run(args: &[&str], envs: &[(&str, String)]) -> Output {
     c.output().unwrap()
 }
 
+/// A loopback port that is free now, picked at random below the kernel's ephemeral range
+/// (32768 and up): every test's client sockets take their local ports from that range, so
+/// a port chosen there could be taken again before gantry binds it.
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::hash::{BuildHasher, Hasher};
+    loop {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u128(Instant::now().elapsed().as_nanos());
+        let port = 20_000 + (h.finish() % 12_000) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// `gantry start` with `settings(ports)` on `n` fresh ports, back once every port accepts
+/// connections. If gantry exits first (a port taken after all), it is started again on new
+/// ports; any other early exit fails the test with gantry's own stderr.
+fn start_gantry(
+    n: usize,
+    settings: impl Fn(&[u16]) -> Vec<(&'static str, String)>,
+) -> (Child, Vec<u16>) {
+    for _attempt in 0..5 {
+        let ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
+        let mut log = tempfile::tempfile().unwrap();
+        let mut c = Command::new(bin());
+        c.arg("start")
+            .env_clear()
+            .stdout(Stdio::null())
+            .stderr(log.try_clone().unwrap());
+        for (k, v) in settings(&ports) {
+            c.env(k, v);
+        }
+        let mut child = c.spawn().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if ports
+                .iter()
+                .all(|p| TcpStream::connect(("127.0.0.1", *p)).is_ok())
+            {
+                return (child, ports);
+            }
+            let mut stderr = || {
+                use std::io::Seek;
+                let mut err = String::new();
+                log.seek(std::io::SeekFrom::Start(0)).unwrap();
+                log.read_to_string(&mut err).unwrap();
+                err
+            };
+            if let Some(status) = child.try_wait().unwrap() {
+                let err = stderr();
+                assert!(
+                    err.contains("in use"),
+                    "gantry exited ({status}) before listening:\n{err}"
+                );
+                break;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!(
+                    "gantry did not listen on {ports:?} within 30 s:\n{}",
+                    stderr()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    panic!("gantry found its ports taken five times in a row");
 }
 
 /// A minimal HTTP/1.1 origin on a thread: answers every request with the request line.
@@ -95,38 +157,25 @@ struct Node {
 
 impl Node {
     fn start(dir: &Path, kong_yml: &Path) -> Node {
-        let port = free_port();
         let prefix = dir.join("prefix");
-        let envs = vec![
-            ("KONG_PREFIX", prefix.display().to_string()),
-            ("KONG_DATABASE", "off".to_string()),
-            ("KONG_DECLARATIVE_CONFIG", kong_yml.display().to_string()),
-            ("KONG_PROXY_LISTEN", format!("127.0.0.1:{port}")),
-            ("KONG_ADMIN_LISTEN", "off".to_string()),
-            ("KONG_STATUS_LISTEN", "off".to_string()),
-            ("KONG_NGINX_WORKER_PROCESSES", "2".to_string()),
-        ];
-        let mut c = Command::new(bin());
-        c.arg("start")
-            .env_clear()
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        for (k, v) in &envs {
-            c.env(k, v);
-        }
-        let child = c.spawn().unwrap();
-        let node = Node {
-            child,
-            port,
-            prefix,
-            envs,
+        let settings = |ports: &[u16]| {
+            vec![
+                ("KONG_PREFIX", prefix.display().to_string()),
+                ("KONG_DATABASE", "off".to_string()),
+                ("KONG_DECLARATIVE_CONFIG", kong_yml.display().to_string()),
+                ("KONG_PROXY_LISTEN", format!("127.0.0.1:{}", ports[0])),
+                ("KONG_ADMIN_LISTEN", "off".to_string()),
+                ("KONG_STATUS_LISTEN", "off".to_string()),
+                ("KONG_NGINX_WORKER_PROCESSES", "2".to_string()),
+            ]
         };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "gantry did not start listening");
-            std::thread::sleep(Duration::from_millis(50));
+        let (child, ports) = start_gantry(1, settings);
+        Node {
+            child,
+            port: ports[0],
+            envs: settings(&ports),
+            prefix,
         }
-        node
     }
 
     fn cli(&self, args: &[&str]) -> Output {
@@ -319,21 +368,14 @@ fn sqlite_import_serve_export_round_trip() {
     );
 
     // The default database (sqlite) serves what was imported.
-    let port = free_port();
-    let mut c = Command::new(bin());
-    c.arg("start")
-        .env_clear()
-        .env("KONG_PREFIX", prefix.display().to_string())
-        .env("KONG_PROXY_LISTEN", format!("127.0.0.1:{port}"))
-        .env("KONG_ADMIN_LISTEN", "off")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let mut child = c.spawn().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "gantry did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let (mut child, ports) = start_gantry(1, |p| {
+        vec![
+            ("KONG_PREFIX", prefix.display().to_string()),
+            ("KONG_PROXY_LISTEN", format!("127.0.0.1:{}", p[0])),
+            ("KONG_ADMIN_LISTEN", "off".to_string()),
+        ]
+    });
+    let port = ports[0];
     let (status, text) = http_get(port, "/api/x").unwrap();
     assert_eq!(status, 200, "{text}");
     assert!(text.contains("GET /base/x HTTP/1.1"));
@@ -375,24 +417,16 @@ fn admin_post(port: u16, path: &str, json: &str) -> (u16, String) {
     (status, body)
 }
 
-fn start_sqlite_node(prefix: &Path, proxy: u16, admin: u16) -> Child {
-    let mut c = Command::new(bin());
-    c.arg("start")
-        .env_clear()
-        .env("KONG_PREFIX", prefix.display().to_string())
-        .env("KONG_PROXY_LISTEN", format!("127.0.0.1:{proxy}"))
-        .env("KONG_ADMIN_LISTEN", format!("127.0.0.1:{admin}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let child = c.spawn().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(("127.0.0.1", admin)).is_err()
-        || TcpStream::connect(("127.0.0.1", proxy)).is_err()
-    {
-        assert!(Instant::now() < deadline, "gantry did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child
+/// A node on the default store (SQLite in `prefix`): (child, proxy port, admin port).
+fn start_sqlite_node(prefix: &Path) -> (Child, u16, u16) {
+    let (child, ports) = start_gantry(2, |p| {
+        vec![
+            ("KONG_PREFIX", prefix.display().to_string()),
+            ("KONG_PROXY_LISTEN", format!("127.0.0.1:{}", p[0])),
+            ("KONG_ADMIN_LISTEN", format!("127.0.0.1:{}", p[1])),
+        ]
+    });
+    (child, ports[0], ports[1])
 }
 
 fn wait_for_status(port: u16, path: &str, want: u16) {
@@ -411,8 +445,7 @@ fn admin_api_writes_are_live_and_survive_restart() {
     let dir = tempfile::tempdir().unwrap();
     let o = origin();
     let prefix = dir.path().join("prefix");
-    let (proxy, admin) = (free_port(), free_port());
-    let mut child = start_sqlite_node(&prefix, proxy, admin);
+    let (mut child, proxy, admin) = start_sqlite_node(&prefix);
 
     let (status, body) = admin_post(
         admin,
@@ -441,8 +474,7 @@ fn admin_api_writes_are_live_and_survive_restart() {
     assert!(run(&["quit"], &envs).status.success());
     child.wait().unwrap();
 
-    let (proxy2, admin2) = (free_port(), free_port());
-    let mut child = start_sqlite_node(&prefix, proxy2, admin2);
+    let (mut child, proxy2, _) = start_sqlite_node(&prefix);
     wait_for_status(proxy2, "/api/x", 200);
     assert!(run(&["quit"], &envs).status.success());
     child.wait().unwrap();
@@ -473,23 +505,16 @@ fn upstream_health_endpoints_drive_the_balancer() {
         ),
     )
     .unwrap();
-    let (proxy, admin) = (free_port(), free_port());
-    let mut c = Command::new(bin());
-    c.arg("start")
-        .env_clear()
-        .env("KONG_PREFIX", dir.path().join("p").display().to_string())
-        .env("KONG_DATABASE", "off")
-        .env("KONG_DECLARATIVE_CONFIG", yml.display().to_string())
-        .env("KONG_PROXY_LISTEN", format!("127.0.0.1:{proxy}"))
-        .env("KONG_ADMIN_LISTEN", format!("127.0.0.1:{admin}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let mut child = c.spawn().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(("127.0.0.1", admin)).is_err() {
-        assert!(Instant::now() < deadline, "gantry did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let (mut child, ports) = start_gantry(2, |p| {
+        vec![
+            ("KONG_PREFIX", dir.path().join("p").display().to_string()),
+            ("KONG_DATABASE", "off".to_string()),
+            ("KONG_DECLARATIVE_CONFIG", yml.display().to_string()),
+            ("KONG_PROXY_LISTEN", format!("127.0.0.1:{}", p[0])),
+            ("KONG_ADMIN_LISTEN", format!("127.0.0.1:{}", p[1])),
+        ]
+    });
+    let (proxy, admin) = (ports[0], ports[1]);
     assert_eq!(http_get(proxy, "/").map(|r| r.0), Some(200));
     let (status, body) = admin_request(admin, "GET", "/upstreams/backend/health");
     assert_eq!(status, 200, "{body}");
@@ -557,8 +582,7 @@ fn plugins_and_credentials_from_the_admin_api_apply_live() {
     let dir = tempfile::tempdir().unwrap();
     let o = origin();
     let prefix = dir.path().join("prefix");
-    let (proxy, admin) = (free_port(), free_port());
-    let mut child = start_sqlite_node(&prefix, proxy, admin);
+    let (mut child, proxy, admin) = start_sqlite_node(&prefix);
     let post = |path: &str, body: &str| {
         let (status, text) = admin_post(admin, path, body);
         assert_eq!(status, 201, "{path}: {text}");
@@ -593,24 +617,17 @@ fn plugins_and_credentials_from_the_admin_api_apply_live() {
 fn admin_api_over_tls() {
     use std::sync::Arc;
     let dir = tempfile::tempdir().unwrap();
-    let (proxy, plain, tls) = (free_port(), free_port(), free_port());
-    let mut c = Command::new(bin());
-    c.arg("start")
-        .env_clear()
-        .env("KONG_PREFIX", dir.path().display().to_string())
-        .env("KONG_PROXY_LISTEN", format!("127.0.0.1:{proxy}"))
-        .env(
-            "KONG_ADMIN_LISTEN",
-            format!("127.0.0.1:{plain}, 127.0.0.1:{tls} http2 ssl"),
-        )
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let mut child = c.spawn().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(("127.0.0.1", tls)).is_err() {
-        assert!(Instant::now() < deadline, "gantry did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let (mut child, ports) = start_gantry(3, |p| {
+        vec![
+            ("KONG_PREFIX", dir.path().display().to_string()),
+            ("KONG_PROXY_LISTEN", format!("127.0.0.1:{}", p[0])),
+            (
+                "KONG_ADMIN_LISTEN",
+                format!("127.0.0.1:{}, 127.0.0.1:{} http2 ssl", p[1], p[2]),
+            ),
+        ]
+    });
+    let tls = ports[2];
     let config = gantry_proxy::tls::UpstreamTls::new().unwrap().no_verify;
     let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
     let conn = rustls::ClientConnection::new(Arc::clone(&config), name).unwrap();
