@@ -338,6 +338,7 @@ impl PluginSet {
             chain: self.global.clone(),
             collected: Vec::new(),
             accessed: false,
+            changed_headers: false,
         }
     }
 
@@ -348,10 +349,12 @@ impl PluginSet {
             chain,
             collected,
             accessed,
+            changed_headers,
         } = run;
         *chain = self.global.clone();
         collected.clear();
         *accessed = false;
+        *changed_headers = false;
     }
 }
 
@@ -362,6 +365,8 @@ pub struct PluginRun {
     chain: Arc<PluginChain>,
     collected: Vec<Arc<Instance>>,
     accessed: bool,
+    /// A plugin whose `access` ran may have changed the request headers.
+    changed_headers: bool,
 }
 
 impl PluginRun {
@@ -426,6 +431,7 @@ impl PluginRun {
     /// still collected but their `access` is not run.
     pub fn access(&mut self, ctx: &mut RequestCtx) -> Decision {
         self.accessed = true;
+        self.changed_headers = false;
         self.collected.clear();
         self.collected.reserve(self.chain.slots.len());
         let mut decision = Decision::Continue;
@@ -439,9 +445,16 @@ impl PluginRun {
                 // What an earlier plugin authenticated is in the headers this one sees.
                 ctx.apply_consumer_headers();
                 decision = inst.handler.access(ctx);
+                self.changed_headers |= inst.handler.changes_request_headers();
             }
         }
         decision
+    }
+
+    /// Whether a plugin that ran `access` may have changed the request headers
+    /// ([`PluginHandler::changes_request_headers`]).
+    pub fn may_have_changed_headers(&self) -> bool {
+        self.changed_headers
     }
 
     fn each(&self) -> impl Iterator<Item = &Arc<Instance>> {

@@ -82,7 +82,7 @@ impl PluginHandler for MarkerHandler {
     fn access(&self, ctx: &mut RequestCtx) -> Decision {
         append(&mut ctx.headers, format!("{}:{}", self.name, self.tag));
         if self.stop {
-            return Decision::Respond(KongResponse::empty(StatusCode::IM_A_TEAPOT));
+            return KongResponse::empty(StatusCode::IM_A_TEAPOT).into_decision();
         }
         Decision::Continue
     }

@@ -91,8 +91,8 @@ pub struct KeyEntry {
 
 impl KeyEntry {
     /// Constant-time comparison with a presented key.
-    pub fn matches(&self, presented: &str) -> bool {
-        crate::util::ct_eq(self.key.as_bytes(), presented.as_bytes())
+    pub fn matches(&self, presented: &[u8]) -> bool {
+        crate::util::ct_eq(self.key.as_bytes(), presented)
     }
 }
 
@@ -261,10 +261,12 @@ impl ConsumerIndex {
         self.by_username.get(x)
     }
 
-    /// The key-auth credential for a presented key (constant-time compared).
-    pub fn key_auth(&self, key: &str) -> Option<&KeyEntry> {
+    /// The key-auth credential for a presented key (its raw bytes, as Kong compares
+    /// them; constant-time compared).
+    pub fn key_auth(&self, key: impl AsRef<[u8]>) -> Option<&KeyEntry> {
+        let key = key.as_ref();
         self.keys
-            .get(&self.key_hasher.hash_one(key.as_bytes()))?
+            .get(&self.key_hasher.hash_one(key))?
             .iter()
             .find(|e| e.matches(key))
     }

@@ -215,7 +215,7 @@ impl RequestCtx {
 
     /// [`RequestCtx::error`] as a [`Decision`].
     pub fn reject(&self, status: StatusCode, message: &str) -> Decision {
-        Decision::Respond(self.error(status, message))
+        Decision::Respond(Box::new(self.error(status, message)))
     }
 
     /// The one value of a request header: `Ok(None)` if absent, `Err(())` if it

@@ -84,6 +84,13 @@ pub trait PluginHandler: Send + Sync + 'static {
     /// The hooks this handler implements.
     fn phases(&self) -> Phases;
 
+    /// Whether `access` may change [`RequestCtx::headers`] (consumer headers aside:
+    /// they are kept apart until written). When no plugin that ran `access` may, the
+    /// proxy keeps what it read from the client's headers instead of reading them again.
+    fn changes_request_headers(&self) -> bool {
+        true
+    }
+
     /// Whether `access` needs the whole request body in [`RequestCtx::body`]
     /// (the proxy buffers it before `access` when any collected plugin says so).
     fn needs_request_body(&self, _ctx: &RequestCtx) -> bool {

@@ -14,7 +14,9 @@ pub enum Decision {
     /// Stop: answer the client with this response (Kong's `kong.response.exit` /
     /// `kong.response.error`). Later plugins' `access` handlers are skipped, but
     /// every collected plugin still runs `header_filter`, `body_filter` and `log`.
-    Respond(KongResponse),
+    /// Boxed: `access` returns a decision per plugin, and `Continue` (nearly always)
+    /// should not be a copy of a whole response.
+    Respond(Box<KongResponse>),
 }
 
 impl Decision {
@@ -73,7 +75,7 @@ impl KongResponse {
 
     /// Wraps into a [`Decision::Respond`].
     pub fn into_decision(self) -> Decision {
-        Decision::Respond(self)
+        Decision::Respond(Box::new(self))
     }
 }
 

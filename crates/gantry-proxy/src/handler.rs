@@ -293,7 +293,9 @@ pub async fn serve(
                     c.apply(&mut headers);
                 }
             }
-            scan = HeaderScan::of(&headers);
+            if state.run.may_have_changed_headers() {
+                scan = HeaderScan::of(&headers);
+            }
         }
 
         let facts = ForwardedFacts {

@@ -187,7 +187,7 @@ pub fn rewrite(
     };
     let result = match decision {
         Decision::Continue => Ok(()),
-        Decision::Respond(r) => Err(state.plugin_response(ctx, r)),
+        Decision::Respond(r) => Err(state.plugin_response(ctx, *r)),
     };
     (state, result)
 }
@@ -262,7 +262,7 @@ impl PluginState {
     ) -> Result<Admitted, Response<ProxyBody>> {
         let pctx = &mut self.ctx;
         if let Decision::Respond(r) = self.run.access(pctx) {
-            return Err(self.plugin_response(ctx, r));
+            return Err(self.plugin_response(ctx, *r));
         }
         let pctx = &mut self.ctx;
         let rewritten_target =

@@ -153,6 +153,10 @@ impl PluginHandler for Handler {
         Phases::ACCESS
     }
 
+    fn changes_request_headers(&self) -> bool {
+        !self.hide_groups_header
+    }
+
     fn access(&self, ctx: &mut RequestCtx) -> Decision {
         let Some(consumer) = ctx.consumer.clone() else {
             let Some(groups) = ctx.authenticated_groups.clone() else {

@@ -91,7 +91,7 @@ pub(crate) fn access<E>(
     let Some(anonymous) = anonymous else {
         return match do_authentication(ctx) {
             Ok(()) => Decision::Continue,
-            Err(e) => Decision::Respond(reject(ctx, e)),
+            Err(e) => Decision::Respond(Box::new(reject(ctx, e))),
         };
     };
     if ctx.credential.is_some() {

@@ -150,6 +150,10 @@ impl PluginHandler for Handler {
         Phases::ACCESS
     }
 
+    fn changes_request_headers(&self) -> bool {
+        self.config.hide_credentials
+    }
+
     fn access(&self, ctx: &mut RequestCtx) -> Decision {
         let anonymous = self.config.anonymous.as_deref();
         let www = &self.www_authenticate;

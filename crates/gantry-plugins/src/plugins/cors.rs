@@ -323,7 +323,7 @@ impl PluginHandler for Handler {
                 "true",
             );
         }
-        Decision::Respond(resp)
+        Decision::Respond(Box::new(resp))
     }
 
     fn header_filter(&self, ctx: &mut RequestCtx, head: &mut ResponseHead) {

@@ -298,6 +298,10 @@ impl PluginHandler for Handler {
         Phases::ACCESS
     }
 
+    fn changes_request_headers(&self) -> bool {
+        self.config.hide_credentials
+    }
+
     fn needs_request_body(&self, _ctx: &RequestCtx) -> bool {
         self.config.validate_request_body
     }

@@ -124,6 +124,10 @@ impl PluginHandler for Handler {
         Phases::ACCESS
     }
 
+    fn changes_request_headers(&self) -> bool {
+        false
+    }
+
     fn access(&self, ctx: &mut RequestCtx) -> Decision {
         let Some(ip) = ctx.client_ip.map(canonical) else {
             return ctx.reject(

@@ -568,6 +568,10 @@ impl PluginHandler for Handler {
         Phases::ACCESS
     }
 
+    fn changes_request_headers(&self) -> bool {
+        false
+    }
+
     fn access(&self, ctx: &mut RequestCtx) -> Decision {
         if auth::skips_preflight(self.config.run_on_preflight, ctx) {
             return Decision::Continue;

@@ -1,6 +1,7 @@
 //! key-auth (PRIORITY 1250): API keys from headers, query or body
 //! (`kong/plugins/key-auth/handler.lua`, kong-reference §6.2).
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use gantry_core::schema::typedefs as t;
@@ -12,7 +13,7 @@ use serde_json::{Value, json};
 use super::auth::{self, Failure};
 use super::{ConsumerScope, boolean, subschema};
 use crate::body::{self, BodyArgs, BodyField};
-use crate::consumers::ConsumerIndex;
+use crate::consumers::{ConsumerIndex, KeyEntry};
 use crate::ctx::{QueryArg, RequestCtx};
 use crate::plugin::{ConfigureEnv, Phases, Plugin, PluginHandler};
 use crate::respond::Decision;
@@ -125,28 +126,25 @@ impl Handler {
     fn authenticate(&self, ctx: &mut RequestCtx) -> Result<(), Failure> {
         let c = &self.config;
         let mut body: Option<Option<BodyArgs>> = None;
-        let mut key: Option<String> = None;
         for (name, header) in &self.key_names {
             let mut v = Found::Absent;
             if c.key_in_header {
                 let mut values = ctx.headers.get_all(header).iter();
                 match (values.next(), values.next()) {
                     (Some(_), Some(_)) => v = Found::Table,
-                    (Some(one), None) => {
-                        v = Found::Str(String::from_utf8_lossy(one.as_bytes()).into_owned())
-                    }
+                    (Some(one), None) => v = Found::Key(Cow::Borrowed(one.as_bytes())),
                     _ => {}
                 }
             }
-            if v == Found::Absent && c.key_in_query {
+            if matches!(v, Found::Absent) && c.key_in_query {
                 v = match ctx.query_arg(name) {
                     QueryArg::Absent => Found::Absent,
                     QueryArg::Flag => Found::Other,
-                    QueryArg::One(s) => Found::Str(s),
+                    QueryArg::One(s) => Found::Key(Cow::Owned(s.into_bytes())),
                     QueryArg::Many => Found::Table,
                 };
             }
-            if v == Found::Absent && c.key_in_body {
+            if matches!(v, Found::Absent) && c.key_in_body {
                 let args = body.get_or_insert_with(|| {
                     ctx.body
                         .as_ref()
@@ -154,55 +152,70 @@ impl Handler {
                 });
                 v = match args.as_ref().map(|a| a.get(name)) {
                     None | Some(BodyField::Absent) => Found::Absent,
-                    Some(BodyField::Str(s)) => Found::Str(s),
+                    Some(BodyField::Str(s)) => Found::Key(Cow::Owned(s.into_bytes())),
                     Some(BodyField::Table) => Found::Table,
                     Some(BodyField::Other) => Found::Other,
                 };
             }
             match v {
-                Found::Str(s) => {
+                Found::Key(key) => {
+                    // Looked up while the key still borrows the request (no copy of
+                    // it); the credential is hidden afterwards.
+                    let entry = self.credential(&key, ctx);
                     if c.hide_credentials {
-                        ctx.clear_query_arg(name);
-                        ctx.headers.remove(header);
-                        if c.key_in_body {
-                            let args = body.get_or_insert_with(|| {
-                                ctx.body
-                                    .as_ref()
-                                    .and_then(|b| BodyArgs::parse(&ctx.headers, b))
-                            });
-                            if let Some(args) = args {
-                                args.remove(name);
-                                let encoded = args.encode();
-                                body::set_body(&mut ctx.headers, &mut ctx.body, encoded);
-                            }
-                        }
+                        self.hide(ctx, name, header, &mut body);
                     }
-                    key = Some(s);
-                    break;
+                    let entry = entry?;
+                    return auth::authenticate_credential(ctx, &self.index, &entry.credential);
                 }
                 Found::Table => return Err(Failure::Unauthorized(ERR_DUPLICATE)),
                 Found::Absent | Found::Other => {}
             }
         }
-        let key = match key {
-            Some(k) if !k.is_empty() => k,
-            _ => return Err(Failure::Unauthorized(ERR_NO_KEY)),
-        };
-        let Some(entry) = self
-            .index
-            .key_auth(&key)
+        Err(Failure::Unauthorized(ERR_NO_KEY))
+    }
+
+    /// The unexpired credential of a presented key.
+    fn credential(&self, key: &[u8], ctx: &RequestCtx) -> Result<&KeyEntry, Failure> {
+        if key.is_empty() {
+            return Err(Failure::Unauthorized(ERR_NO_KEY));
+        }
+        self.index
+            .key_auth(key)
             .filter(|e| e.expires_at.is_none_or(|exp| ctx.now_secs() < exp))
-        else {
-            return Err(Failure::Unauthorized(ERR_INVALID));
-        };
-        auth::authenticate_credential(ctx, &self.index, &entry.credential)
+            .ok_or(Failure::Unauthorized(ERR_INVALID))
+    }
+
+    /// `hide_credentials`: the key leaves the query, the header and the body.
+    fn hide(
+        &self,
+        ctx: &mut RequestCtx,
+        name: &str,
+        header: &HeaderName,
+        body: &mut Option<Option<BodyArgs>>,
+    ) {
+        ctx.clear_query_arg(name);
+        ctx.headers.remove(header);
+        if self.config.key_in_body {
+            let args = body.get_or_insert_with(|| {
+                ctx.body
+                    .as_ref()
+                    .and_then(|b| BodyArgs::parse(&ctx.headers, b))
+            });
+            if let Some(args) = args {
+                args.remove(name);
+                let encoded = args.encode();
+                body::set_body(&mut ctx.headers, &mut ctx.body, encoded);
+            }
+        }
     }
 }
 
-#[derive(Debug, PartialEq, Eq)]
-enum Found {
+enum Found<'a> {
     Absent,
-    Str(String),
+    /// One value: the key's raw bytes, borrowed from a header or decoded from the
+    /// query or body.
+    Key(Cow<'a, [u8]>),
     Table,
     Other,
 }
@@ -210,6 +223,10 @@ enum Found {
 impl PluginHandler for Handler {
     fn phases(&self) -> Phases {
         Phases::ACCESS
+    }
+
+    fn changes_request_headers(&self) -> bool {
+        self.config.hide_credentials
     }
 
     fn needs_request_body(&self, _ctx: &RequestCtx) -> bool {

@@ -226,3 +226,36 @@ fn decision_is_continue_without_plugins() {
         Decision::Continue
     ));
 }
+
+#[test]
+fn reports_header_changes_only_when_it_hides_the_key() {
+    for (hide, changes) in [(false, false), (true, true)] {
+        let (f, _, _) = setup(json!({ "hide_credentials": hide }));
+        let set = f.build();
+        let mut ctx = with_header(req(Method::GET, "/"), "apikey", "secret-key");
+        let mut run = set.begin();
+        run.select(set.chain_for(ctx.route_id, ctx.service_id));
+        assert!(run.access(&mut ctx).is_continue());
+        assert_eq!(run.may_have_changed_headers(), changes, "hide {hide}");
+        assert_eq!(ctx.headers.contains_key("apikey"), !hide);
+    }
+}
+
+#[test]
+fn keys_compare_as_raw_bytes() {
+    let (f, _, _) = setup(json!({}));
+    let set = f.build();
+    // Not UTF-8: no lossy copy of it may match a stored key.
+    let mut ctx = req(Method::GET, "/");
+    ctx.headers.insert(
+        "apikey",
+        http::HeaderValue::from_bytes(b"secret-key\xff").unwrap(),
+    );
+    let r = responded(run_access(&set, &mut ctx));
+    assert_eq!(r.status, http::StatusCode::UNAUTHORIZED);
+    let mut ctx = with_header(req(Method::GET, "/"), "apikey", "secret-ke");
+    assert_eq!(
+        responded(run_access(&set, &mut ctx)).status,
+        http::StatusCode::UNAUTHORIZED
+    );
+}

@@ -212,7 +212,7 @@ pub fn run_access(set: &PluginSet, ctx: &mut RequestCtx) -> Decision {
 /// The response of a short-circuit, or a panic.
 pub fn responded(d: Decision) -> KongResponse {
     match d {
-        Decision::Respond(r) => r,
+        Decision::Respond(r) => *r,
         Decision::Continue => panic!("expected a response, got Continue"),
     }
 }
