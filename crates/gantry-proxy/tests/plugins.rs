@@ -234,7 +234,7 @@ services:
         rename:
           querystring: ["q:query"]
         add:
-          headers: ["x-added:$(query_params.q)", "x-client:gantry"]
+          headers: ["x-added:$(query_params.q)", "x-client:gantry", "x-forwarded-for:10.9.9.9"]
         remove:
           headers: ["x-secret"]
     - name: response-transformer
@@ -273,6 +273,9 @@ services:
     assert_eq!(echo["headers"]["x-added"], "blue");
     assert_eq!(echo["headers"]["x-client"], "gantry");
     assert!(echo["headers"].get("x-secret").is_none());
+    // Kong's X-Forwarded-For is computed after `access`, from the headers as plugins
+    // left them.
+    assert_eq!(echo["headers"]["x-forwarded-for"], "10.9.9.9, 127.0.0.1");
 }
 
 /// A rebuild after a change reuses the parts built only from unchanged kinds: the
