@@ -188,15 +188,14 @@ pub async fn serve(
                 method: method.clone(),
                 uri: &uri,
                 version,
-                headers: std::mem::take(&mut headers),
                 client_ip: client_ip.unwrap_or(conn.peer.ip()),
                 server_addr: conn.local.ip(),
                 https: forwarded_scheme == Protocol::Https,
                 host,
                 port: conn.local.port(),
             };
-            let (mut state, rewritten) = plugin_phase::rewrite(set, ctx, facts);
-            headers = state.take_headers();
+            let (mut state, rewritten) = plugin_phase::rewrite(set, ctx, facts, &mut headers);
+            state.swap_headers(&mut headers);
             let rewrote = state.run.has_rewrite();
             *plugins = Some(state);
             if let Err(resp) = rewritten {
@@ -258,18 +257,16 @@ pub async fn serve(
                 query: uri.query(),
                 captures: routed.matched.captures.as_ref(),
             };
-            let headers_in = std::mem::take(&mut headers);
-            if state.select(set, &route_facts, headers_in) {
+            if state.select(set, &route_facts, &mut headers) {
                 let limit = opts.client_max_body_size;
                 // Boxed: only plugins that read bodies pay for this future's size.
                 if let Err(resp) = Box::pin(state.read_request_body(ctx, &mut body, limit)).await {
                     break 'forward resp;
                 }
             }
-            match state.access(ctx, &route_facts) {
+            match state.access(ctx, &route_facts, &mut headers) {
                 Ok(admitted) => {
                     method = admitted.method;
-                    headers = admitted.headers;
                     buffered = admitted.body;
                     consumer_headers = admitted.consumer_headers;
                     if let Some(target) = admitted.rewritten_target {

@@ -42,7 +42,6 @@ pub struct RequestFacts<'a> {
     pub method: Method,
     pub uri: &'a Uri,
     pub version: Version,
-    pub headers: HeaderMap,
     pub client_ip: IpAddr,
     pub server_addr: IpAddr,
     pub https: bool,
@@ -62,10 +61,10 @@ pub struct RouteFacts<'a> {
     pub captures: Option<&'a gantry_router::Captures>,
 }
 
-/// What the request looks like after `access` let it through.
+/// What the request looks like after `access` let it through (the headers are
+/// handed back in place).
 pub struct Admitted {
     pub method: Method,
-    pub headers: HeaderMap,
     /// The body, when it was read whole (then the stream is gone).
     pub body: Option<Bytes>,
     /// Path and query changed by a plugin: the upstream target to use instead.
@@ -161,12 +160,16 @@ impl Drop for Pooled {
 }
 
 /// Starts a request's plugin run and runs `rewrite`. The request headers move into
-/// the plugin context; take them back with [`PluginState::take_headers`] for routing.
-/// `Err` is a plugin's response.
+/// the plugin context (`headers` is left empty); take them back with
+/// [`PluginState::swap_headers`] for routing. `Err` is a plugin's response.
+///
+/// Headers change places by swaps all along the plugin path: each assignment would
+/// drop the empty map it replaces, and that drop is not free.
 pub fn rewrite(
     set: &PluginSet,
     ctx: &Ctx<'_>,
     facts: RequestFacts<'_>,
+    headers: &mut HeaderMap,
 ) -> (Pooled, Result<(), Response<ProxyBody>>) {
     let target = facts.uri.path_and_query().map_or("/", |p| p.as_str());
     let now = crate::h1::date::wall(crate::clock::this_poll());
@@ -176,7 +179,7 @@ pub fn rewrite(
     pctx.host.push_str(facts.host);
     pctx.port = facts.port;
     pctx.version = facts.version;
-    pctx.headers = facts.headers;
+    std::mem::swap(&mut pctx.headers, headers);
     pctx.client_ip = Some(facts.client_ip);
     pctx.server_addr = Some(facts.server_addr);
     pctx.request_id.push_str(ctx.request_id.as_str());
@@ -193,9 +196,10 @@ pub fn rewrite(
 }
 
 impl PluginState {
-    /// The request headers (after `rewrite`), for routing; `access` puts them back.
-    pub fn take_headers(&mut self) -> HeaderMap {
-        std::mem::take(&mut self.ctx.headers)
+    /// Trades the context's headers for `headers`: after `rewrite`, the request
+    /// headers come back for routing (and `headers` was empty).
+    pub fn swap_headers(&mut self, headers: &mut HeaderMap) {
+        std::mem::swap(&mut self.ctx.headers, headers);
     }
 
     /// A plugin's own response, with Kong's response headers.
@@ -208,12 +212,17 @@ impl PluginState {
     }
 
     /// Selects the matched route's chain for `access` and hands the request headers
-    /// back to the plugin context. Returns whether a plugin needs the request body
+    /// back to the plugin context (`headers` is left empty). Returns whether a plugin needs the request body
     /// first ([`PluginState::read_request_body`]); most runs do not, and then
     /// [`PluginState::access`] is all there is: no future to build.
-    pub fn select(&mut self, set: &PluginSet, route: &RouteFacts<'_>, headers: HeaderMap) -> bool {
+    pub fn select(
+        &mut self,
+        set: &PluginSet,
+        route: &RouteFacts<'_>,
+        headers: &mut HeaderMap,
+    ) -> bool {
         let pctx = &mut self.ctx;
-        pctx.headers = headers;
+        std::mem::swap(&mut pctx.headers, headers);
         pctx.route_id = Some(route.route_id);
         pctx.service_id = route.service_id;
         if let Some(c) = route.captures {
@@ -253,12 +262,14 @@ impl PluginState {
         }
     }
 
-    /// `access` on the chain [`PluginState::select`] chose. `Err` is a plugin's
-    /// response.
+    /// `access` on the chain [`PluginState::select`] chose. When it lets the request
+    /// through, the request headers as plugins left them come back into `headers`
+    /// (empty since `select`). `Err` is a plugin's response.
     pub fn access(
         &mut self,
         ctx: &Ctx<'_>,
         route: &RouteFacts<'_>,
+        headers: &mut HeaderMap,
     ) -> Result<Admitted, Response<ProxyBody>> {
         let pctx = &mut self.ctx;
         if let Decision::Respond(r) = self.run.access(pctx) {
@@ -278,9 +289,9 @@ impl PluginState {
             } else {
                 None
             };
+        std::mem::swap(&mut pctx.headers, headers);
         Ok(Admitted {
             method: pctx.method.clone(),
-            headers: std::mem::take(&mut pctx.headers),
             body: pctx.body.take(),
             rewritten_target,
             consumer_headers: pctx.consumer_headers.take(),

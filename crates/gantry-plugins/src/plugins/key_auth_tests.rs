@@ -259,3 +259,34 @@ fn keys_compare_as_raw_bytes() {
         http::StatusCode::UNAUTHORIZED
     );
 }
+
+#[test]
+fn one_or_several_header_values_in_short_and_long_header_lists() {
+    let (f, _, _) = setup(json!({}));
+    let set = f.build();
+    for filler in [0, 30] {
+        let build = |keys: &[&'static str]| {
+            let mut ctx = req(Method::GET, "/");
+            for i in 0..filler {
+                ctx.headers.append(
+                    http::HeaderName::from_bytes(format!("x-filler-{i}").as_bytes()).unwrap(),
+                    http::HeaderValue::from_static("v"),
+                );
+            }
+            for k in keys {
+                ctx.headers
+                    .append(*k, http::HeaderValue::from_static("secret-key"));
+            }
+            ctx
+        };
+        let mut ctx = build(&["apikey"]);
+        assert!(run_access(&set, &mut ctx).is_continue(), "filler {filler}");
+        let mut ctx = build(&["apikey", "apikey"]);
+        let r = responded(run_access(&set, &mut ctx));
+        assert_eq!(r.status, http::StatusCode::UNAUTHORIZED);
+        assert!(
+            String::from_utf8_lossy(&r.body).contains("Duplicate API key found"),
+            "filler {filler}"
+        );
+    }
+}
