@@ -330,6 +330,8 @@ const TRUE: HeaderValue = HeaderValue::from_static("true");
 impl ConsumerHeaders {
     /// Writes them into `h` as Kong's `set_header`/`clear_header` would.
     pub fn apply(self, h: &mut http::HeaderMap) {
+        // One growth at most for the five.
+        h.reserve(5);
         let anonymous = self.credential.is_none().then_some(TRUE);
         set_or_clear(h, CONSUMER_ID, self.id);
         set_or_clear(h, CONSUMER_CUSTOM_ID, self.custom_id);

@@ -119,8 +119,14 @@ pub fn strip_port(host: &str) -> &str {
             None => host,
         };
     }
-    match host.rsplit_once(':') {
-        Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) => h,
+    // The digits after the last `:` (none at all counts too: `host:`).
+    let b = host.as_bytes();
+    let mut end = b.len();
+    while end > 0 && b[end - 1].is_ascii_digit() {
+        end -= 1;
+    }
+    match end.checked_sub(1) {
+        Some(colon) if b[colon] == b':' => host.get(..colon).unwrap_or(host),
         _ => host,
     }
 }
@@ -140,6 +146,12 @@ mod tests {
         assert_eq!(strip_port("a.com"), "a.com");
         assert_eq!(strip_port("[::1]:80"), "[::1]");
         assert_eq!(strip_port("[::1]"), "[::1]");
+        assert_eq!(strip_port("a.com:"), "a.com");
+        assert_eq!(strip_port("a:b:12"), "a:b");
+        assert_eq!(strip_port("a.com:80x"), "a.com:80x");
+        assert_eq!(strip_port("8000"), "8000");
+        assert_eq!(strip_port(":1"), "");
+        assert_eq!(strip_port(""), "");
     }
 
     #[test]

@@ -135,7 +135,6 @@ pub async fn serve(
     let start = crate::clock::this_poll();
     let snapshot_ref = worker.snapshot.load_full();
     let snapshot: &Snapshot = &snapshot_ref;
-    crate::h1::head::expect_plugins(snapshot.plugins.is_some());
     let mut scan = HeaderScan::of(req.headers());
     let ctx_value = Ctx::with_negotiation(
         start,
@@ -180,9 +179,6 @@ pub async fn serve(
 
         // Plugins: `rewrite` (global plugins) runs before routing and may change headers.
         if let Some(set) = snapshot.plugins.as_ref() {
-            // Room for what plugins add (consumer headers and the like) without
-            // growing the map (a no-op for HTTP/1 heads, parsed with this room).
-            headers.reserve(crate::h1::head::PLUGIN_HEADER_ROOM);
             let host = strip_port(scan.host(&uri));
             let facts = plugin_phase::RequestFacts {
                 method: method.clone(),
@@ -193,6 +189,7 @@ pub async fn serve(
                 https: forwarded_scheme == Protocol::Https,
                 host,
                 port: conn.local.port(),
+                content_length: scan.content_length,
             };
             let (mut state, rewritten) = plugin_phase::rewrite(set, ctx, facts, &mut headers);
             state.swap_headers(&mut headers);

@@ -48,6 +48,8 @@ pub struct RequestFacts<'a> {
     /// Host without port.
     pub host: &'a str,
     pub port: u16,
+    /// The request's `Content-Length`, as the proxy read it.
+    pub content_length: Option<u64>,
 }
 
 /// What routing found, for `access`.
@@ -183,7 +185,7 @@ pub fn rewrite(
     pctx.client_ip = Some(facts.client_ip);
     pctx.server_addr = Some(facts.server_addr);
     pctx.request_id.push_str(ctx.request_id.as_str());
-    state.request_bytes = content_length(&state.ctx.headers).unwrap_or(0);
+    state.request_bytes = facts.content_length.unwrap_or(0);
     let decision = {
         let PluginState { run, ctx: pctx, .. } = &mut *state;
         run.rewrite(pctx)
@@ -397,10 +399,6 @@ fn captures_table(c: &gantry_router::Captures) -> Vec<(String, String)> {
     }
     out.extend(c.named.iter().cloned());
     out
-}
-
-fn content_length(h: &HeaderMap) -> Option<u64> {
-    h.get(CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
 }
 
 /// Reads at most `cap` bytes of the body (`None` = all), failing past `limit`.

@@ -315,26 +315,11 @@ impl RequestFacts {
     }
 }
 
-thread_local! {
-    /// Room a request's header map keeps beyond its own lines when the configuration
-    /// has plugins: they add a few (the consumer headers), and growing a map rehashes
-    /// it. Set by the pipeline from the configuration the last request saw.
-    static HEADER_HEADROOM: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
-}
-
-/// Header lines a request's map has room for beyond its own when plugins run (the
-/// consumer headers and the like).
-pub const PLUGIN_HEADER_ROOM: usize = 8;
-
-/// Tells the parser whether requests on this thread go through plugins (a sizing
-/// hint for the header maps of the heads it parses next; a wrong guess after a
-/// configuration change costs one map growth, nothing else).
-pub fn expect_plugins(plugins: bool) {
-    HEADER_HEADROOM.set(if plugins { PLUGIN_HEADER_ROOM } else { 0 });
-}
-
 fn header_map(head: &Bytes, spans: &[Span]) -> Result<HeaderMap, HeadError> {
-    let mut map = HeaderMap::with_capacity(spans.len() + HEADER_HEADROOM.get());
+    // Just the request's own lines: the consumer headers, what most plugin runs add,
+    // are kept out of the map (`ConsumerHeaders`), and a bigger map costs more to
+    // allocate than the rare growth it would save.
+    let mut map = HeaderMap::with_capacity(spans.len());
     for s in spans {
         let name_bytes = head.get(range(s.name)).unwrap_or(&[]);
         let name = HeaderName::from_bytes(name_bytes)
