@@ -305,10 +305,8 @@ pub fn authenticate(
     credential: Option<Arc<CredentialInfo>>,
 ) {
     ctx.consumer_headers = Some(ConsumerHeaders {
-        id: consumer.as_ref().map(|c| c.id_header.clone()),
-        custom_id: consumer.as_ref().and_then(|c| c.custom_id_header.clone()),
-        username: consumer.as_ref().and_then(|c| c.username_header.clone()),
-        credential: credential.as_ref().map(|c| c.identifier.clone()),
+        consumer: consumer.clone(),
+        credential: credential.clone(),
     });
     ctx.consumer = consumer;
     ctx.credential = credential;
@@ -317,12 +315,13 @@ pub fn authenticate(
 /// The consumer headers an authentication decided, not yet in the request's header
 /// map. Each is set when `Some`, removed when `None` (a client's own copy never
 /// reaches the upstream); `X-Anonymous-Consumer: true` goes with no credential.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// They hold the consumer and credential themselves (two reference counts), whose
+/// header values were prepared when the configuration was compiled.
+#[derive(Debug, Clone, Default)]
 pub struct ConsumerHeaders {
-    pub id: Option<HeaderValue>,
-    pub custom_id: Option<HeaderValue>,
-    pub username: Option<HeaderValue>,
-    pub credential: Option<HeaderValue>,
+    consumer: Option<Arc<ConsumerInfo>>,
+    credential: Option<Arc<CredentialInfo>>,
 }
 
 const TRUE: HeaderValue = HeaderValue::from_static("true");
@@ -333,23 +332,43 @@ impl ConsumerHeaders {
         // One growth at most for the five.
         h.reserve(5);
         let anonymous = self.credential.is_none().then_some(TRUE);
-        set_or_clear(h, CONSUMER_ID, self.id);
-        set_or_clear(h, CONSUMER_CUSTOM_ID, self.custom_id);
-        set_or_clear(h, CONSUMER_USERNAME, self.username);
-        set_or_clear(h, CREDENTIAL_IDENTIFIER, self.credential);
+        let c = self.consumer.as_deref();
+        set_or_clear(h, CONSUMER_ID, c.map(|c| c.id_header.clone()));
+        set_or_clear(
+            h,
+            CONSUMER_CUSTOM_ID,
+            c.and_then(|c| c.custom_id_header.clone()),
+        );
+        set_or_clear(
+            h,
+            CONSUMER_USERNAME,
+            c.and_then(|c| c.username_header.clone()),
+        );
+        let credential = self.credential.as_ref().map(|c| c.identifier.clone());
+        set_or_clear(h, CREDENTIAL_IDENTIFIER, credential);
         set_or_clear(h, ANONYMOUS, anonymous);
     }
 
     /// The lines they add to the upstream request, name and value.
     pub fn for_each(&self, mut f: impl FnMut(&[u8], &[u8])) {
-        fn value(v: &Option<HeaderValue>) -> Option<&[u8]> {
-            v.as_ref().map(HeaderValue::as_bytes)
+        fn value(v: Option<&HeaderValue>) -> Option<&[u8]> {
+            v.map(HeaderValue::as_bytes)
         }
+        let c = self.consumer.as_deref();
         let lines = [
-            (&CONSUMER_ID, value(&self.id)),
-            (&CONSUMER_CUSTOM_ID, value(&self.custom_id)),
-            (&CONSUMER_USERNAME, value(&self.username)),
-            (&CREDENTIAL_IDENTIFIER, value(&self.credential)),
+            (&CONSUMER_ID, value(c.map(|c| &c.id_header))),
+            (
+                &CONSUMER_CUSTOM_ID,
+                value(c.and_then(|c| c.custom_id_header.as_ref())),
+            ),
+            (
+                &CONSUMER_USERNAME,
+                value(c.and_then(|c| c.username_header.as_ref())),
+            ),
+            (
+                &CREDENTIAL_IDENTIFIER,
+                value(self.credential.as_ref().map(|c| &c.identifier)),
+            ),
             (
                 &ANONYMOUS,
                 self.credential.is_none().then_some(&b"true"[..]),

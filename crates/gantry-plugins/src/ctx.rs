@@ -380,12 +380,7 @@ mod tests {
         used.request_id = "abc".into();
         used.authenticated_groups = Some(vec!["g".into()]);
         used.scratch.insert(5u32);
-        used.consumer_headers = Some(ConsumerHeaders {
-            id: None,
-            custom_id: None,
-            username: None,
-            credential: None,
-        });
+        used.consumer_headers = Some(ConsumerHeaders::default());
         let later = now + Duration::from_secs(1);
         for target in ["/new?y=2", "/new", "/new?y=2"] {
             used.reset(Method::GET, target, later);
