@@ -35,6 +35,8 @@ pub struct Instance {
     /// Scope: consumer id.
     pub consumer: Option<Uuid>,
     phases: Phases,
+    /// [`PluginHandler::changes_request_headers`], asked once.
+    changes_headers: bool,
     handler: Box<dyn PluginHandler>,
 }
 
@@ -268,6 +270,7 @@ impl PluginSet {
                 service: p.service.map(|f| f.id),
                 consumer: p.consumer.map(|f| f.id),
                 phases: handler.phases(),
+                changes_headers: handler.changes_request_headers(),
                 handler,
             });
             by_name
@@ -445,7 +448,7 @@ impl PluginRun {
                 // What an earlier plugin authenticated is in the headers this one sees.
                 ctx.apply_consumer_headers();
                 decision = inst.handler.access(ctx);
-                self.changed_headers |= inst.handler.changes_request_headers();
+                self.changed_headers |= inst.changes_headers;
             }
         }
         decision

@@ -214,9 +214,9 @@ impl PluginState {
     }
 
     /// Selects the matched route's chain for `access` and hands the request headers
-    /// back to the plugin context (`headers` is left empty). Returns whether a plugin needs the request body
-    /// first ([`PluginState::read_request_body`]); most runs do not, and then
-    /// [`PluginState::access`] is all there is: no future to build.
+    /// back to the plugin context (`headers` is left empty). Returns whether a plugin
+    /// needs the request body first ([`PluginState::read_request_body`]); most runs do
+    /// not, and then [`PluginState::access`] is all there is: no future to build.
     pub fn select(
         &mut self,
         set: &PluginSet,

@@ -100,7 +100,7 @@ impl PluginHandler for Handler {
     }
 
     fn access(&self, ctx: &mut RequestCtx) -> Decision {
-        let ua = match ctx.single_header(USER_AGENT.as_str()) {
+        let ua = match ctx.single_header(&USER_AGENT) {
             Err(()) => {
                 return ctx.reject(
                     StatusCode::BAD_REQUEST,

@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use gantry_core::schema::typedefs as t;
 use gantry_core::schema::{Field, Schema};
-use http::HeaderMap;
 use http::header::HeaderName;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -130,7 +129,11 @@ impl Handler {
         for (name, header) in &self.key_names {
             let mut v = Found::Absent;
             if c.key_in_header {
-                v = in_header(&ctx.headers, header);
+                v = match ctx.single_header(header) {
+                    Ok(None) => Found::Absent,
+                    Ok(Some(one)) => Found::Key(Cow::Borrowed(one.as_bytes())),
+                    Err(()) => Found::Table,
+                };
             }
             if matches!(v, Found::Absent) && c.key_in_query {
                 v = match ctx.query_arg(name) {
@@ -205,28 +208,6 @@ impl Handler {
             }
         }
     }
-}
-
-/// The key in header `name`: absent, one value, or several (a table, in Kong).
-fn in_header<'h>(headers: &'h HeaderMap, name: &HeaderName) -> Found<'h> {
-    let mut found = Found::Absent;
-    let mut one = |v: &'h http::HeaderValue| {
-        found = match found {
-            Found::Absent => Found::Key(Cow::Borrowed(v.as_bytes())),
-            _ => Found::Table,
-        }
-    };
-    // Requests carry a handful of headers: comparing their names costs less than
-    // hashing this one. A long header list is looked up by hash.
-    if headers.len() <= 16 {
-        headers
-            .iter()
-            .filter(|(n, _)| *n == name)
-            .for_each(|(_, v)| one(v));
-    } else {
-        headers.get_all(name).iter().take(2).for_each(one);
-    }
-    found
 }
 
 /// What a key name finds in one place of the request.
