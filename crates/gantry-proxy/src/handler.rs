@@ -364,7 +364,7 @@ pub async fn serve(
             preserved_host: preserved_host.as_ref(),
             client_version: version,
         };
-        attempt::send(
+        let resp = attempt::send(
             worker,
             ctx,
             routed.service,
@@ -372,7 +372,13 @@ pub async fn serve(
             &mut up_body,
             tries.as_mut(),
         )
-        .await
+        .await;
+        // The response phases read the request as the upstream got it (cors echoes
+        // `Origin` in `header_filter`): its headers go back into the plugin context.
+        if let Some(state) = plugins.as_mut().filter(|st| st.has_response_phases()) {
+            state.swap_headers(&mut headers);
+        }
+        resp
     };
     match plugin_state {
         // Boxed, like the other plugin-only futures: they are large, and a future held

@@ -199,7 +199,8 @@ pub fn rewrite(
 
 impl PluginState {
     /// Trades the context's headers for `headers`: after `rewrite`, the request
-    /// headers come back for routing (and `headers` was empty).
+    /// headers come back for routing (and `headers` was empty); after the upstream
+    /// call they go back to the context for the response phases.
     pub fn swap_headers(&mut self, headers: &mut HeaderMap) {
         std::mem::swap(&mut self.ctx.headers, headers);
     }

@@ -213,6 +213,55 @@ async fn cors_headers_on_proxied_responses() {
     );
 }
 
+/// With several allowed origins, `header_filter` echoes the request's `Origin` when it
+/// is one of them (it reads the request headers after the upstream call) and says
+/// no origin to any other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cors_echoes_the_matching_origin_of_several() {
+    let o = origin().await;
+    let yml = format!(
+        r#"
+_format_version: "3.0"
+services:
+- name: api
+  url: http://{}
+  routes:
+  - name: c
+    paths: ["/c"]
+    plugins:
+    - name: cors
+      config:
+        origins: ["https://app.example", "https://b.example"]
+        credentials: true
+        exposed_headers: ["x-total"]
+"#,
+        o.addr
+    );
+    let p = Proxy::start(&load(&yml), ProxyOptions::default());
+    let with_origin = |origin: &'static str| {
+        get("/c/x")
+            .header("origin", origin)
+            .body(Full::new(Bytes::new()))
+            .unwrap()
+    };
+    let got = send(p.addr, with_origin("https://b.example")).await;
+    assert_eq!(got.status, StatusCode::OK);
+    assert_eq!(
+        got.header("access-control-allow-origin"),
+        Some("https://b.example")
+    );
+    assert_eq!(got.header("access-control-allow-credentials"), Some("true"));
+    assert_eq!(got.header("access-control-expose-headers"), Some("x-total"));
+    assert_eq!(got.header("vary"), Some("Origin"));
+
+    let got = send(p.addr, with_origin("https://evil.example")).await;
+    assert_eq!(got.status, StatusCode::OK);
+    assert_eq!(got.header("access-control-allow-origin"), None);
+    // As in Kong: with a list of origins the credentials header is set regardless
+    // (without an allowed origin the browser ignores it).
+    assert_eq!(got.header("access-control-allow-credentials"), Some("true"));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transformers_change_request_and_response() {
     let o = origin().await;
