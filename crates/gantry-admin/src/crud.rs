@@ -277,7 +277,8 @@ async fn refuse_if_ca_referenced(state: &AdminState, id: Uuid) -> ApiResult<()> 
             }
             match page.offset {
                 Some(next) => query.offset = Some(next),
-                None => return Ok(()),
+                // The last page of this entity: on to the next one.
+                None => break,
             }
         }
     }
