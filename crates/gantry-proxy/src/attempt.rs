@@ -29,6 +29,10 @@ struct Attempt<'a> {
 }
 
 /// The peer for the next try, or the response to give when there is none.
+#[allow(
+    clippy::result_large_err,
+    reason = "the Err is the response to send, moved once; a box would cost an allocation per early answer"
+)]
 fn next_peer<'a>(
     ctx: &Ctx<'_>,
     service: &'a ServiceRuntime,
@@ -175,8 +179,8 @@ pub async fn send(
     let kong_headers = out.kong;
     let client_version = out.client_version;
     let balanced = matches!(service.destination, Destination::Balanced(_));
-    let replayable = balanced && attempts > 1 && idempotent(&parts.method) && body.is_empty();
-    let framing = body.framing_for(&parts.method);
+    let replayable = balanced && attempts > 1 && idempotent(parts.method) && body.is_empty();
+    let framing = body.framing_for(parts.method);
     let target = out.target;
     let timeouts = Timeouts {
         connect: service.connect_timeout,
@@ -193,9 +197,9 @@ pub async fn send(
         head.clear();
         h1::head::write_request_head(
             &mut head,
-            &parts.method,
+            parts.method,
             target,
-            &parts.headers,
+            parts.headers,
             kong_headers,
             &attempt.host,
             framing,
@@ -227,7 +231,7 @@ pub async fn send(
             &worker.pool,
             &attempt.key,
             conn,
-            &parts.method,
+            parts.method,
             &head,
             body,
             timeouts,
@@ -262,10 +266,10 @@ pub async fn send(
                     upstream_latency.as_millis(),
                     client_version,
                 );
-                if let Some(cookie) = tries.as_deref().and_then(Tries::set_cookie) {
-                    if let Ok(v) = HeaderValue::from_str(cookie) {
-                        resp.headers_mut().append(header::SET_COOKIE, v);
-                    }
+                if let Some(cookie) = tries.as_deref().and_then(Tries::set_cookie)
+                    && let Ok(v) = HeaderValue::from_str(cookie)
+                {
+                    resp.headers_mut().append(header::SET_COOKIE, v);
                 }
                 return resp;
             }

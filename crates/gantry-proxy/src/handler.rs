@@ -220,14 +220,14 @@ pub async fn serve(
             Err(resp) => break 'forward resp,
         };
 
-        if let (Some(limit), Some(len)) = (opts.client_max_body_size, scan.content_length) {
-            if len > limit {
-                break 'forward ctx.error(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "Payload too large",
-                    ErrorSource::Nginx,
-                );
-            }
+        if let (Some(limit), Some(len)) = (opts.client_max_body_size, scan.content_length)
+            && len > limit
+        {
+            break 'forward ctx.error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Payload too large",
+                ErrorSource::Nginx,
+            );
         }
 
         // Values that borrow the request headers, taken before they move upstream.
@@ -282,10 +282,10 @@ pub async fn serve(
                 Err(resp) => break 'forward resp,
             }
             // A balancer may hash on a header: it sees the consumer headers too.
-            if matches!(routed.service.destination, Destination::Balanced(_)) {
-                if let Some(c) = consumer_headers.take() {
-                    c.apply(&mut headers);
-                }
+            if matches!(routed.service.destination, Destination::Balanced(_))
+                && let Some(c) = consumer_headers.take()
+            {
+                c.apply(&mut headers);
             }
             if state.run.may_have_changed_headers() {
                 scan = HeaderScan::of(&headers);
@@ -409,6 +409,10 @@ impl Routed<'_> {
 
 /// Router match, protocol checks, service and upstream path.
 #[allow(clippy::too_many_arguments)]
+#[allow(
+    clippy::result_large_err,
+    reason = "the Err is the response to send, moved once; a box would cost an allocation per early answer"
+)]
 fn route<'s>(
     conn: &ConnInfo,
     snapshot: &'s Snapshot,

@@ -87,6 +87,7 @@ pub struct Pooled(Option<Box<PluginState>>);
 const SPARE_STATES: usize = 256;
 
 thread_local! {
+    #[allow(clippy::vec_box, reason = "states are large and leave the stack as boxes")]
     static SPARES: std::cell::RefCell<Vec<Box<PluginState>>> =
         const { std::cell::RefCell::new(Vec::new()) };
 }
@@ -268,6 +269,10 @@ impl PluginState {
     /// `access` on the chain [`PluginState::select`] chose. When it lets the request
     /// through, the request headers as plugins left them come back into `headers`
     /// (empty since `select`). `Err` is a plugin's response.
+    #[allow(
+        clippy::result_large_err,
+        reason = "the Err is the response to send, moved once; a box would cost an allocation per early answer"
+    )]
     pub fn access(
         &mut self,
         ctx: &Ctx<'_>,

@@ -334,10 +334,10 @@ fn build_plugins(
     }
     let mut kinds = vec!["plugins", "routes"];
     kinds.extend(CONSUMER_KINDS);
-    if let Some(previous) = ctx.unchanged_since(&kinds) {
-        if let Some(set) = &previous.plugins {
-            return Ok(Some(Arc::clone(set)));
-        }
+    if let Some(previous) = ctx.unchanged_since(&kinds)
+        && let Some(set) = &previous.plugins
+    {
+        return Ok(Some(Arc::clone(set)));
     }
     let index = ctx
         .unchanged_since(&CONSUMER_KINDS)

@@ -115,15 +115,15 @@ impl CertStore {
             if let Some(p) = self.exact.get(&name) {
                 return Some(p);
             }
-            if let Some((_, rest)) = name.split_once('.') {
-                if let Some(p) = self.leading_wildcard.get(rest) {
-                    return Some(p);
-                }
+            if let Some((_, rest)) = name.split_once('.')
+                && let Some(p) = self.leading_wildcard.get(rest)
+            {
+                return Some(p);
             }
-            if let Some((prefix, _)) = name.rsplit_once('.') {
-                if let Some(p) = self.trailing_wildcard.get(prefix) {
-                    return Some(p);
-                }
+            if let Some((prefix, _)) = name.rsplit_once('.')
+                && let Some(p) = self.trailing_wildcard.get(prefix)
+            {
+                return Some(p);
             }
         }
         self.catch_all.as_ref()

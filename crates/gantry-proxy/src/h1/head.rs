@@ -299,7 +299,7 @@ impl RequestFacts {
                     (Err(e), _) | (_, Err(e)) => Err(e),
                 };
             } else if known == Known::TransferEncoding {
-                if let Some(last) = tokens().filter(|t| !t.is_empty()).last() {
+                if let Some(last) = tokens().rfind(|t| !t.is_empty()) {
                     f.te = Some(last.eq_ignore_ascii_case(b"chunked"));
                 }
             } else if known == Known::Connection {
