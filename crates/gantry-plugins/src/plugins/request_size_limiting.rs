@@ -81,11 +81,11 @@ fn content_length(ctx: &RequestCtx) -> Option<u64> {
         .ok()
 }
 
+/// Kong's test is `headers["Transfer-Encoding"] ~= "chunked"`: one header whose value is
+/// exactly `chunked` (case-sensitive; two headers make a Lua table, which never equals).
 fn chunked(ctx: &RequestCtx) -> bool {
-    ctx.headers
-        .get(TRANSFER_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"))
+    let mut all = ctx.headers.get_all(TRANSFER_ENCODING).iter();
+    matches!((all.next(), all.next()), (Some(v), None) if v.as_bytes() == b"chunked")
 }
 
 impl Handler {
@@ -215,7 +215,14 @@ mod tests {
             411,
             "A valid Content-Length header is required",
         );
-        assert!(run(r, &[("transfer-encoding", "chunked")], Some(b"ab")).is_continue());
+        assert!(run(r.clone(), &[("transfer-encoding", "chunked")], Some(b"ab")).is_continue());
+        for te in ["Chunked", "gzip, chunked"] {
+            assert_error(
+                run(r.clone(), &[("transfer-encoding", te)], Some(b"ab")),
+                411,
+                "A valid Content-Length header is required",
+            );
+        }
         let mut f = Fixture::default();
         f.global("request-size-limiting", c);
         let set = f.build();

@@ -93,13 +93,25 @@ impl Plugin for RequestTermination {
     ) -> Result<Box<dyn PluginHandler>, String> {
         let config: Config = crate::util::parse_config(&self.schema(), config)?;
         let status = StatusCode::from_u16(config.status_code).map_err(|e| e.to_string())?;
-        Ok(Box::new(Handler { config, status }))
+        let trigger_header = config
+            .trigger
+            .as_deref()
+            .map(|t| t.to_ascii_lowercase().replace('_', "-"))
+            .unwrap_or_default();
+        Ok(Box::new(Handler {
+            config,
+            status,
+            trigger_header,
+        }))
     }
 }
 
 struct Handler {
     config: Config,
     status: StatusCode,
+    /// `trigger` as a header name: Kong's `kong.request.get_header` reads
+    /// `ngx.var.http_<name>`, so `x_debug` matches the header `X-Debug`.
+    trigger_header: String,
 }
 
 fn echo_request(ctx: &RequestCtx) -> Value {
@@ -130,35 +142,51 @@ fn echo_request(ctx: &RequestCtx) -> Value {
         .as_ref()
         .map(|b| String::from_utf8_lossy(b).into_owned())
         .unwrap_or_default();
-    let body =
-        crate::body::BodyArgs::parse(&ctx.headers, raw_body.as_bytes()).map_or(Value::Null, |b| {
-            match b {
-                crate::body::BodyArgs::Json(m) => Value::Object(m),
-                crate::body::BodyArgs::Form(pairs) => Value::Object(
-                    pairs
-                        .into_iter()
-                        .map(|(k, v)| (k, Value::String(v)))
-                        .collect(),
-                ),
+    let body = crate::body::BodyArgs::parse(&ctx.headers, raw_body.as_bytes()).map(|b| match b {
+        crate::body::BodyArgs::Json(m) => Value::Object(m),
+        crate::body::BodyArgs::Form(pairs) => Value::Object(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (k, Value::String(v)))
+                .collect(),
+        ),
+    });
+    // Kong's `kong.request.get_uri_captures()`: numbered groups (from 1; 0 is the whole
+    // match and cjson's array_mt leaves it out) in `unnamed`, named groups in `named`.
+    let mut named = Map::new();
+    let mut numbered: Vec<(usize, &str)> = Vec::new();
+    for (k, v) in &ctx.uri_captures {
+        match k.parse::<usize>() {
+            Ok(0) => {}
+            Ok(i) => numbered.push((i, v)),
+            Err(_) => {
+                named.insert(k.clone(), Value::String(v.clone()));
             }
-        });
-    let captures: Map<String, Value> = ctx
-        .uri_captures
-        .iter()
-        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-        .collect();
-    json!({
+        }
+    }
+    numbered.sort_unstable_by_key(|&(i, _)| i);
+    let mut unnamed = Vec::with_capacity(numbered.len());
+    for (i, v) in numbered {
+        // a group that did not take part is `false` in ngx.re.match's table
+        unnamed.resize(i - 1, Value::Bool(false));
+        unnamed.push(Value::String(v.to_string()));
+    }
+    let mut request = json!({
         "scheme": ctx.scheme,
         "host": ctx.host,
         "port": ctx.port,
         "headers": headers,
         "query": query,
-        "body": body,
         "raw_body": raw_body,
         "method": ctx.method.as_str(),
         "path": ctx.path,
-        "uri_captures": { "named": captures, "unnamed": [] },
-    })
+        "uri_captures": { "named": named, "unnamed": unnamed },
+    });
+    // a Lua table drops nil fields: no `body` key when the body is not parsed
+    if let Some(body) = body {
+        request["body"] = body;
+    }
+    request
 }
 
 impl PluginHandler for Handler {
@@ -173,19 +201,26 @@ impl PluginHandler for Handler {
     fn access(&self, ctx: &mut RequestCtx) -> Decision {
         let c = &self.config;
         if let Some(trigger) = &c.trigger
-            && !ctx.headers.contains_key(trigger.as_str())
+            && !ctx.headers.contains_key(self.trigger_header.as_str())
             && ctx.query_arg(trigger) == QueryArg::Absent
         {
             return Decision::Continue;
         }
         if c.echo {
-            let body = json!({
-                "message": c.message.as_deref().or(default_message(c.status_code)),
+            // Kong builds a Lua table: nil fields (no message, no route) are left out
+            let mut body = json!({
                 "kong": { "node_id": Value::Null, "worker_pid": std::process::id(), "hostname": Value::Null },
                 "request": echo_request(ctx),
-                "matched_route": ctx.route_id.map(|id| json!({ "id": id })),
-                "matched_service": ctx.service_id.map(|id| json!({ "id": id })),
             });
+            if let Some(m) = c.message.as_deref().or(default_message(c.status_code)) {
+                body["message"] = json!(m);
+            }
+            if let Some(id) = ctx.route_id {
+                body["matched_route"] = json!({ "id": id });
+            }
+            if let Some(id) = ctx.service_id {
+                body["matched_service"] = json!({ "id": id });
+            }
             return KongResponse::json(self.status, &body).into_decision();
         }
         if let Some(body) = &c.body {
@@ -269,7 +304,41 @@ mod tests {
         let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
         assert_eq!(v["request"]["query"]["a"], json!(["1", "2"]));
         assert_eq!(v["request"]["path"], "/p");
-        assert_eq!(v["message"], serde_json::Value::Null);
+        assert!(v.get("message").is_none(), "nil fields are left out: {v}");
+        assert!(v.get("matched_route").is_none() && v["request"].get("body").is_none());
+    }
+
+    #[test]
+    fn trigger_with_underscores_matches_the_hyphenated_header() {
+        let f = |target| {
+            let mut f = Fixture::default();
+            f.global("request-termination", json!({ "trigger": "x_debug" }));
+            run_access(
+                &f.build(),
+                &mut with_header(req(Method::GET, target), "x-debug", "1"),
+            )
+        };
+        assert_exit(f("/"), 503, json!({ "message": "Service unavailable" }));
+    }
+
+    #[test]
+    fn echo_splits_uri_captures_into_numbered_and_named() {
+        let mut f = Fixture::default();
+        f.global(
+            "request-termination",
+            json!({ "echo": true, "status_code": 200, "message": "m" }),
+        );
+        let mut ctx = req(Method::GET, "/users/42/x");
+        for (k, v) in [("0", "/users/42/x"), ("1", "42"), ("id", "42"), ("3", "x")] {
+            ctx.uri_captures.push((k.into(), v.into()));
+        }
+        let r = responded(run_access(&f.build(), &mut ctx));
+        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(
+            v["request"]["uri_captures"],
+            json!({ "unnamed": ["42", false, "x"], "named": { "id": "42" } })
+        );
+        assert_eq!(v["message"], "m");
     }
 
     #[test]
