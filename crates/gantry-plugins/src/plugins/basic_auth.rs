@@ -87,10 +87,10 @@ fn parse_basic(value: &[u8]) -> Option<(String, String)> {
     }
     let decoded = lenient_b64().decode(rest.as_bytes()).ok()?;
     let decoded = String::from_utf8(decoded).ok()?;
-    let (user, pass) = decoded.split_once(':')?;
-    if user.is_empty() {
-        return None;
-    }
+    // Kong's `re_match(decoded, "([^:]+):(.*)")` is unanchored (leading colons are
+    // skipped) and its `.` stops at a newline.
+    let (user, pass) = decoded.trim_start_matches(':').split_once(':')?;
+    let pass = pass.split('\n').next().unwrap_or_default();
     Some((user.to_string(), pass.to_string()))
 }
 
@@ -209,6 +209,11 @@ mod tests {
             Some("user")
         );
         assert!(ctx.headers.contains_key("authorization"));
+        // Kong's unanchored `([^:]+):(.*)`: leading colons skipped, password ends at a newline
+        for v in [":user:pa:ss", "::user:pa:ss\nignored"] {
+            let mut ctx = with_header(req(Method::GET, "/"), "authorization", &basic(v));
+            assert!(run_access(&set, &mut ctx).is_continue(), "{v:?}");
+        }
         // Proxy-Authorization first; lowercase scheme; hide_credentials
         let (f, _) = setup(json!({ "hide_credentials": true }));
         let set = f.build();
