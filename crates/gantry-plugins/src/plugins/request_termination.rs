@@ -168,7 +168,9 @@ fn echo_request(ctx: &RequestCtx) -> Value {
     let mut unnamed = Vec::with_capacity(numbered.len());
     for (i, v) in numbered {
         // a group that did not take part is `false` in ngx.re.match's table
-        unnamed.resize(i - 1, Value::Bool(false));
+        if unnamed.len() < i - 1 {
+            unnamed.resize(i - 1, Value::Bool(false));
+        }
         unnamed.push(Value::String(v.to_string()));
     }
     let mut request = json!({
