@@ -53,6 +53,32 @@ pub fn render(format: ErrorFormat, message: &str, request_id: &str) -> (HeaderVa
     gantry_plugins::respond::render(format, message, request_id)
 }
 
+/// Whether Kong's nginx configuration lists this status in its `error_page` lines
+/// (`400 404 405 408 411 412 413 414 417 494` and `500 502 503 504`): the others
+/// reach Kong's clients as OpenResty's own page rather than a Kong template.
+pub fn has_kong_template(status: StatusCode) -> bool {
+    matches!(
+        status.as_u16(),
+        400 | 404 | 405 | 408 | 411 | 412 | 413 | 414 | 417 | 494 | 500 | 502 | 503 | 504
+    )
+}
+
+/// OpenResty's built-in error page for `status`, byte for byte as Kong sends it (with
+/// `server_tokens off`).
+pub fn openresty_page(status: StatusCode) -> (HeaderValue, Bytes) {
+    let line = format!(
+        "{} {}",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("")
+    );
+    let body = format!(
+        "<html>\r\n<head><title>{line}</title></head>\r\n<body>\r\n\
+         <center><h1>{line}</h1></center>\r\n<hr><center>openresty</center>\r\n\
+         </body>\r\n</html>\r\n"
+    );
+    (HeaderValue::from_static("text/html"), Bytes::from(body))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

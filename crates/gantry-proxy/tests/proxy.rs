@@ -529,6 +529,42 @@ async fn malformed_and_oversized_requests_are_rejected_and_serving_continues() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_transfer_encoding_is_openrestys_501_page() {
+    let o = origin().await;
+    let p = Proxy::start(
+        &one_route("127.0.0.1", o.addr.port(), None, &["/"]),
+        ProxyOptions::default(),
+    );
+    // `gzip, chunked` would be chunked by RFC 9112, but nginx (so Kong) takes only
+    // exactly `chunked`; the origin never sees the request.
+    let resp = raw_exchange(
+        p.addr,
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n".to_vec(),
+    )
+    .await;
+    assert!(
+        resp.starts_with("HTTP/1.1 501 Not Implemented\r\n"),
+        "{resp}"
+    );
+    assert!(resp.contains("content-type: text/html\r\n"), "{resp}");
+    assert!(resp.contains("connection: close\r\n"), "{resp}");
+    assert!(
+        resp.ends_with(
+            "<center><h1>501 Not Implemented</h1></center>\r\n<hr><center>openresty</center>\r\n</body>\r\n</html>\r\n"
+        ),
+        "{resp}"
+    );
+    // Duplicate framing lines are 400, as in nginx, even when they agree.
+    let resp = raw_exchange(
+        p.addr,
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nhi".to_vec(),
+    )
+    .await;
+    assert!(resp.starts_with("HTTP/1.1 400"), "{resp}");
+    assert_eq!(get_ok(p.addr, "/").await.status, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chunked_body_over_limit_is_413() {
     let o = origin().await;
     let mut opts = ProxyOptions::default();

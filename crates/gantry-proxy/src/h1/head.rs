@@ -44,6 +44,9 @@ pub enum HeadError {
     /// The head is over [`MAX_HEAD_BYTES`] or has too many header lines.
     #[error("message head too large")]
     TooLarge,
+    /// A request `Transfer-Encoding` other than exactly `chunked` (nginx's 501).
+    #[error("unknown Transfer-Encoding")]
+    UnknownTransferEncoding,
 }
 
 impl HeadError {
@@ -53,6 +56,7 @@ impl HeadError {
         match self {
             HeadError::UriTooLong => StatusCode::URI_TOO_LONG,
             HeadError::Invalid(_) | HeadError::TooLarge => StatusCode::BAD_REQUEST,
+            HeadError::UnknownTransferEncoding => StatusCode::NOT_IMPLEMENTED,
         }
     }
 }
@@ -168,15 +172,14 @@ pub fn parse_request(buf: &mut BytesMut) -> Result<Option<RequestHead>, HeadErro
     let spans = spans.get(..count).unwrap_or(&[]);
     // One pass over the raw lines for what the codec itself needs, before the map.
     let facts = RequestFacts::of(&head, spans);
-    let framing = request_framing(&facts, version)?;
-    if version == Version::HTTP_11 {
-        match facts.hosts {
-            1 => {}
-            0 if uri.authority().is_some() => {}
-            0 => return Err(HeadError::Invalid("missing Host header")),
-            _ => return Err(HeadError::Invalid("duplicate Host header")),
-        }
+    // nginx's order: duplicate lines of its single-valued headers, a missing `Host`
+    // (even with an absolute target), then the framing.
+    match facts.hosts {
+        0 if version == Version::HTTP_11 => return Err(HeadError::Invalid("missing Host header")),
+        0 | 1 => {}
+        _ => return Err(HeadError::Invalid("duplicate Host header")),
     }
+    let framing = request_framing(&facts, version)?;
     let headers = header_map(&head, spans)?;
     let keep_alive = if version == Version::HTTP_10 {
         facts.keep_alive_token
@@ -257,10 +260,17 @@ pub fn parse_response(
 /// What the codec needs from a message's header lines (framing, persistence, a
 /// request's `Host` count and `Expect`), found in one pass.
 struct RequestFacts {
-    /// `Transfer-Encoding` values, and whether the last coding is `chunked`.
+    /// `Transfer-Encoding` values, and whether the last coding is `chunked` (how a
+    /// response is framed).
     te: Option<bool>,
-    /// Whether any `Content-Length` line was present, and the value they agree on.
-    has_length: bool,
+    /// How many `Transfer-Encoding` lines, and whether the last is exactly `chunked`
+    /// (all a request may say, as in nginx).
+    te_lines: usize,
+    te_exactly_chunked: bool,
+    /// How many `Content-Length` lines, whether one was a list (`3, 3`), and the value
+    /// they agree on.
+    length_lines: usize,
+    length_list: bool,
     content_length: Result<Option<u64>, HeadError>,
     hosts: usize,
     close_token: bool,
@@ -272,7 +282,10 @@ impl RequestFacts {
     fn of(head: &[u8], spans: &[Span]) -> Self {
         let mut f = RequestFacts {
             te: None,
-            has_length: false,
+            te_lines: 0,
+            te_exactly_chunked: false,
+            length_lines: 0,
+            length_list: false,
             content_length: Ok(None),
             hosts: 0,
             close_token: false,
@@ -288,7 +301,8 @@ impl RequestFacts {
             if known == Known::Host {
                 f.hosts += 1;
             } else if known == Known::ContentLength {
-                f.has_length = true;
+                f.length_lines += 1;
+                f.length_list |= value.contains(&b',');
                 f.content_length = match (
                     f.content_length,
                     parse_content_length(std::iter::once(value)),
@@ -299,6 +313,8 @@ impl RequestFacts {
                     (Err(e), _) | (_, Err(e)) => Err(e),
                 };
             } else if known == Known::TransferEncoding {
+                f.te_lines += 1;
+                f.te_exactly_chunked = value.trim_ascii().eq_ignore_ascii_case(b"chunked");
                 if let Some(last) = tokens().rfind(|t| !t.is_empty()) {
                     f.te = Some(last.eq_ignore_ascii_case(b"chunked"));
                 }
@@ -354,18 +370,37 @@ fn parse_content_length<'v>(
 }
 
 fn request_framing(facts: &RequestFacts, version: Version) -> Result<Framing, HeadError> {
-    match facts.te {
-        // Both framings at once is how requests get smuggled: refuse (as nginx does).
-        Some(_) if facts.has_length => Err(HeadError::Invalid(
-            "both Transfer-Encoding and Content-Length",
-        )),
-        Some(true) if version == Version::HTTP_11 => Ok(Framing::Chunked),
-        Some(_) => Err(HeadError::Invalid("unsupported Transfer-Encoding")),
-        None => Ok(match facts.content_length? {
+    // nginx (1.21+) word for word: one `Content-Length` line of one number; then
+    // `Transfer-Encoding` only on HTTP/1.1, only exactly `chunked` (anything else,
+    // `gzip, chunked` included, is 501), and never with a length too — both framings at
+    // once is how requests get smuggled.
+    if facts.length_lines > 1 || facts.length_list {
+        return Err(HeadError::Invalid("duplicate Content-Length"));
+    }
+    if facts.te_lines > 1 {
+        return Err(HeadError::Invalid("duplicate Transfer-Encoding"));
+    }
+    let length = facts.content_length?;
+    if facts.te_lines == 0 {
+        return Ok(match length {
             Some(0) | None => Framing::Empty,
             Some(n) => Framing::Length(n),
-        }),
+        });
     }
+    if version != Version::HTTP_11 {
+        return Err(HeadError::Invalid(
+            "Transfer-Encoding in an HTTP/1.0 request",
+        ));
+    }
+    if !facts.te_exactly_chunked {
+        return Err(HeadError::UnknownTransferEncoding);
+    }
+    if facts.length_lines > 0 {
+        return Err(HeadError::Invalid(
+            "both Transfer-Encoding and Content-Length",
+        ));
+    }
+    Ok(Framing::Chunked)
 }
 
 fn response_framing(

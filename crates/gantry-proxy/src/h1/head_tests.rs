@@ -77,7 +77,6 @@ fn framing_rules_refuse_smuggling_shapes() {
     assert_eq!(h.framing, Framing::Chunked);
     for bad in [
         &b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n"[..],
-        b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n",
         b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n",
         b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n",
         b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1 2\r\n\r\n",
@@ -94,8 +93,61 @@ fn framing_rules_refuse_smuggling_shapes() {
             String::from_utf8_lossy(bad)
         );
     }
-    let same = req(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nContent-Length: 4\r\n\r\n");
-    assert_eq!(same.unwrap().unwrap().framing, Framing::Length(4));
+    // Like nginx, a request has one Content-Length line of one number, even when the
+    // copies agree, and one Transfer-Encoding line.
+    for dup in [
+        &b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nContent-Length: 4\r\n\r\n"[..],
+        b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4, 4\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+        b"GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n",
+        b"GET http://a/ HTTP/1.1\r\n\r\n",
+        b"POST / HTTP/1.0\r\nTransfer-Encoding: gzip\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: x\r\nTransfer-Encoding: gzip\r\n\r\n",
+    ] {
+        assert_eq!(
+            req(dup).unwrap_err().status(),
+            StatusCode::BAD_REQUEST,
+            "{}",
+            String::from_utf8_lossy(dup)
+        );
+    }
+}
+
+#[test]
+fn request_transfer_encoding_is_exactly_chunked_or_501() {
+    for te in ["chunked", "CHUNKED", "Chunked ", " chunked"] {
+        let raw = format!("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: {te}\r\n\r\n");
+        let h = req(raw.as_bytes()).unwrap().unwrap();
+        assert_eq!(h.framing, Framing::Chunked, "{te:?}");
+    }
+    // nginx answers 501 to any other coding, a list ending in chunked included (also
+    // with a Content-Length: the coding is checked first).
+    for te in [
+        "gzip",
+        "gzip, chunked",
+        "chunked, chunked",
+        "chunked,",
+        "identity",
+        "",
+    ] {
+        for extra in ["", "Content-Length: 3\r\n"] {
+            let raw =
+                format!("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: {te}\r\n{extra}\r\n");
+            let e = req(raw.as_bytes()).unwrap_err();
+            assert_eq!(e, HeadError::UnknownTransferEncoding, "{te:?} {extra:?}");
+            assert_eq!(e.status(), StatusCode::NOT_IMPLEMENTED);
+        }
+    }
+}
+
+#[test]
+fn responses_keep_their_lenient_framing() {
+    // An upstream's duplicate (agreeing) lengths are still read as the one length.
+    let h = resp(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\nContent-Length: 4\r\n\r\n",
+        Method::GET,
+    );
+    assert_eq!(h.unwrap().unwrap().framing, Framing::Length(4));
 }
 
 #[test]
@@ -132,7 +184,7 @@ fn oversized_heads_are_414_or_400() {
 #[test]
 fn expect_continue_and_absolute_form() {
     let h = req(
-        b"PUT http://example.com/x HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n",
+        b"PUT http://example.com/x HTTP/1.1\r\nHost: example.com\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n",
     )
     .unwrap()
     .unwrap();

@@ -246,8 +246,19 @@ async fn reject<S: ClientStream>(
     }
     let ctx = Ctx::new(std::time::Instant::now(), &hint, &worker.opts);
     let status = e.status();
-    let message = crate::error_page::default_message(status);
-    let resp = ctx.error(status, &message, ErrorSource::Nginx);
+    let resp = if crate::error_page::has_kong_template(status) {
+        let message = crate::error_page::default_message(status);
+        ctx.error(status, &message, ErrorSource::Nginx)
+    } else {
+        // A 501 for an unknown Transfer-Encoding: no Kong phase runs, so neither
+        // Kong's template nor its headers.
+        let (content_type, body) = crate::error_page::openresty_page(status);
+        let mut resp = Response::new(ProxyBody::full(body));
+        *resp.status_mut() = status;
+        resp.headers_mut()
+            .insert(http::header::CONTENT_TYPE, content_type);
+        resp
+    };
     let mut wbuf = Vec::with_capacity(512);
     let mut timer = IdleTimer::new();
     let _ = write_response(
