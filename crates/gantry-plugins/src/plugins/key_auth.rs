@@ -96,9 +96,11 @@ impl Plugin for KeyAuth {
             .key_names
             .iter()
             .map(|n| {
-                HeaderName::from_bytes(n.to_ascii_lowercase().as_bytes())
+                // `headers[name]` of `kong.request.get_headers()`: `api_key` finds
+                // the `api-key` header
+                crate::util::kong_header_name(n)
                     .map(|h| (n.clone(), h))
-                    .map_err(|e| e.to_string())
+                    .ok_or_else(|| format!("invalid header name: {n}"))
             })
             .collect::<Result<_, _>>()?;
         Ok(Box::new(Handler {

@@ -80,6 +80,68 @@ fn accepts_key_from_body_and_hides_it() {
 }
 
 #[test]
+fn multipart_bodies_are_read_and_only_the_key_part_is_hidden() {
+    let (f, bob, _) = setup(json!({ "key_in_body": true, "hide_credentials": true }));
+    let set = f.build();
+    let mut ctx = with_header(
+        req(Method::POST, "/"),
+        "content-type",
+        "multipart/form-data; boundary=XyZ",
+    );
+    ctx.body = Some(bytes::Bytes::from_static(
+        b"--XyZ\r\nContent-Disposition: form-data; name=\"apikey\"\r\n\r\nsecret-key\r\n--XyZ\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a.txt\"\r\nContent-Type: text/plain\r\n\r\nhi\r\n--XyZ--\r\n",
+    ));
+    assert!(run_access(&set, &mut ctx).is_continue());
+    assert_eq!(ctx.consumer.as_ref().unwrap().id, bob);
+    let rest: &[u8] = b"--XyZ\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a.txt\"\r\nContent-Type: text/plain\r\n\r\nhi\r\n--XyZ--\r\n";
+    assert_eq!(ctx.body.as_deref(), Some(rest));
+    assert_eq!(
+        header(&ctx.headers, "content-length"),
+        Some(rest.len().to_string().as_str())
+    );
+}
+
+#[test]
+fn body_fields_follow_get_body() {
+    let mut f = Fixture::default();
+    let bob = f.consumer("bob");
+    f.key(bob, "secret-key");
+    f.global(
+        "key-auth",
+        json!({ "key_in_body": true, "key_names": ["apikey", "k2"] }),
+    );
+    let set = f.build();
+    let post = |ct: &str, body: &'static [u8]| {
+        let mut ctx = with_header(req(Method::POST, "/"), "content-type", ct);
+        ctx.body = Some(bytes::Bytes::from_static(body));
+        ctx
+    };
+    // a bare `apikey` is Lua `true`: skipped, the next name is looked at
+    let form = "application/x-www-form-urlencoded";
+    let mut ctx = post(form, b"apikey&k2=secret-key");
+    assert!(run_access(&set, &mut ctx).is_continue());
+    // `+json` types other than application/json… are not decoded by get_body
+    let mut ctx = post("application/vnd.api+json", br#"{"apikey":"secret-key"}"#);
+    assert_error(run_access(&set, &mut ctx), 401, "No API key found in request");
+    let mut ctx = post("application/json-patch+json", br#"{"apikey":"secret-key"}"#);
+    assert!(run_access(&set, &mut ctx).is_continue());
+}
+
+#[test]
+fn underscores_in_key_names_find_dashed_headers() {
+    let (f, bob, _) = setup(json!({ "key_names": ["api_key"], "hide_credentials": true }));
+    let set = f.build();
+    let mut ctx = with_header(req(Method::GET, "/"), "api-key", "secret-key");
+    assert!(run_access(&set, &mut ctx).is_continue());
+    assert_eq!(ctx.consumer.as_ref().unwrap().id, bob);
+    assert_eq!(header(&ctx.headers, "api-key"), None);
+    // the query argument keeps its exact name
+    let mut ctx = req(Method::GET, "/?api_key=secret-key&x=1");
+    assert!(run_access(&set, &mut ctx).is_continue());
+    assert_eq!(ctx.query.as_deref(), Some("x=1"));
+}
+
+#[test]
 fn rejects_missing_empty_duplicate_and_invalid_keys() {
     let (f, _, _) = setup(json!({}));
     let set = f.build();

@@ -142,15 +142,8 @@ fn echo_request(ctx: &RequestCtx) -> Value {
         .as_ref()
         .map(|b| String::from_utf8_lossy(b).into_owned())
         .unwrap_or_default();
-    let body = crate::body::BodyArgs::parse(&ctx.headers, raw_body.as_bytes()).map(|b| match b {
-        crate::body::BodyArgs::Json(m) => Value::Object(m),
-        crate::body::BodyArgs::Form(pairs) => Value::Object(
-            pairs
-                .into_iter()
-                .map(|(k, v)| (k, Value::String(v)))
-                .collect(),
-        ),
-    });
+    let body = crate::body::BodyArgs::parse(&ctx.headers, raw_body.as_bytes())
+        .map(|b| b.to_json());
     // Kong's `kong.request.get_uri_captures()`: numbered groups (from 1; 0 is the whole
     // match and cjson's array_mt leaves it out) in `unnamed`, named groups in `named`.
     let mut named = Map::new();
@@ -308,6 +301,32 @@ mod tests {
         assert_eq!(v["request"]["path"], "/p");
         assert!(v.get("message").is_none(), "nil fields are left out: {v}");
         assert!(v.get("matched_route").is_none() && v["request"].get("body").is_none());
+    }
+
+    #[test]
+    fn echo_body_is_the_get_body_table() {
+        let echo = |ct: &str, body: &'static [u8]| {
+            let mut f = Fixture::default();
+            f.global("request-termination", json!({ "echo": true, "status_code": 200 }));
+            let mut ctx = with_header(req(Method::POST, "/"), "content-type", ct);
+            ctx.body = Some(bytes::Bytes::from_static(body));
+            let r = responded(run_access(&f.build(), &mut ctx));
+            let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+            v["request"]["body"].clone()
+        };
+        assert_eq!(
+            echo("application/x-www-form-urlencoded", b"a=1&a=2&flag&e="),
+            json!({ "a": ["1", "2"], "flag": true, "e": "" })
+        );
+        assert_eq!(
+            echo(
+                "multipart/form-data; boundary=B",
+                b"--B\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\n1\r\n--B--\r\n"
+            ),
+            json!({ "x": "1" })
+        );
+        assert_eq!(echo("application/json", b"[1,true]"), json!([1, true]));
+        assert_eq!(echo("application/vnd.api+json", b"{}"), serde_json::Value::Null);
     }
 
     #[test]

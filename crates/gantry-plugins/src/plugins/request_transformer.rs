@@ -18,7 +18,6 @@
 //! (a JSON `false` counts as absent for `add`/`replace`/`rename`).
 
 mod args;
-mod multipart;
 mod template;
 
 use bytes::Bytes;
@@ -30,7 +29,6 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use self::args::{ArgTable, ArgVal, append_value};
-use self::multipart::Multipart;
 use self::template::{Env, Template};
 use super::transformers::{
     array_of, colon_entries, json_append, json_truthy, kong_pair, record, str_of,
@@ -38,6 +36,7 @@ use super::transformers::{
 };
 use super::{ConsumerScope, subschema};
 use crate::ctx::{RequestCtx, UpstreamHost};
+use crate::multipart::{self, Multipart};
 use crate::plugin::{ConfigureEnv, Phases, Plugin, PluginHandler};
 use crate::respond::Decision;
 

@@ -1,5 +1,5 @@
-//! `multipart/form-data` bodies the way Kong's `lua-multipart` handles them for
-//! request-transformer: parts keyed by their `Content-Disposition` name, lookups
+//! `multipart/form-data` bodies the way Kong's `lua-multipart` handles them
+//! (`kong.request.get_body()`, request-transformer): parts keyed by their `Content-Disposition` name, lookups
 //! and deletes by name (the last part of a name wins), `set_simple` replacing
 //! a part in place (or appending one) with only a `Content-Disposition` header,
 //! and its serializer (`--boundary\r\n`, header lines, blank line, value,
@@ -151,6 +151,26 @@ impl Multipart {
     /// `parts:get(name).value`.
     pub fn get(&self, name: &[u8]) -> Option<&[u8]> {
         self.index(name).map(|i| self.parts[i].value.as_slice())
+    }
+
+    /// The values of the parts called `name`, in body order
+    /// (`parts:get_as_array(name)`).
+    pub fn values<'a>(&'a self, name: &'a [u8]) -> impl Iterator<Item = &'a [u8]> + 'a {
+        self.parts
+            .iter()
+            .filter(move |p| p.name.as_deref() == Some(name))
+            .map(|p| p.value.as_slice())
+    }
+
+    /// Names of the named parts, first occurrence first.
+    pub fn names(&self) -> Vec<&[u8]> {
+        let mut names: Vec<&[u8]> = Vec::new();
+        for n in self.parts.iter().filter_map(|p| p.name.as_deref()) {
+            if !names.contains(&n) {
+                names.push(n);
+            }
+        }
+        names
     }
 
     /// `parts:delete(name)`.
