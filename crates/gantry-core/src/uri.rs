@@ -45,8 +45,37 @@ pub fn decode_unreserved(path: &str) -> Vec<u8> {
 /// `normalize(uri, merge_slashes)`: percent-decodes unreserved characters,
 /// removes dot segments (RFC 3986 §5.2.4) and optionally merges `//`.
 pub fn normalize(uri: &str, merge_slashes: bool) -> String {
-    let decoded = decode_unreserved(uri);
-    let mut input: &[u8] = &decoded;
+    let out = remove_dot_segments(&decode_unreserved(uri), merge_slashes);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// nginx's `$uri` of a request path: every `%XX` decoded (reserved bytes too;
+/// a `%` not followed by two hex digits stays), dot segments removed, `//`
+/// merged (`merge_slashes on`, nginx's default).
+pub fn nginx_uri(path: &str) -> Vec<u8> {
+    let b = path.as_bytes();
+    let mut decoded = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        if c == b'%'
+            && let (Some(h), Some(l)) = (
+                b.get(i + 1).copied().and_then(hex),
+                b.get(i + 2).copied().and_then(hex),
+            )
+        {
+            decoded.push(h * 16 + l);
+            i += 3;
+            continue;
+        }
+        decoded.push(c);
+        i += 1;
+    }
+    remove_dot_segments(&decoded, true)
+}
+
+/// RFC 3986 §5.2.4 on bytes, optionally merging `//`.
+pub fn remove_dot_segments(path: &[u8], merge_slashes: bool) -> Vec<u8> {
+    let mut input: &[u8] = path;
     let mut out: Vec<&[u8]> = Vec::new();
     while !input.is_empty() {
         let at = |i: usize| input.get(i).copied();
@@ -89,12 +118,22 @@ pub fn normalize(uri: &str, merge_slashes: bool) -> String {
             }
         }
     }
-    String::from_utf8_lossy(&out.concat()).into_owned()
+    out.concat()
 }
 
 #[cfg(test)]
 mod tests {
-    use super::normalize;
+    use super::{nginx_uri, normalize};
+
+    #[test]
+    fn nginx_uri_decodes_everything_then_resolves_dots() {
+        assert_eq!(nginx_uri("/a%20b"), b"/a b");
+        assert_eq!(nginx_uri("/a%2Fb%2f%2fc"), b"/a/b/c");
+        assert_eq!(nginx_uri("/a/%2e%2e/b//c/."), b"/b/c/");
+        assert_eq!(nginx_uri("/100%"), b"/100%");
+        assert_eq!(nginx_uri("/%zz%4"), b"/%zz%4");
+        assert_eq!(nginx_uri("/%ff"), b"/\xff");
+    }
 
     #[test]
     fn removes_dot_segments_and_merges_slashes() {

@@ -29,6 +29,7 @@ pub mod body;
 pub mod chain;
 pub mod consumers;
 pub mod ctx;
+pub mod http_time;
 pub mod multipart;
 pub mod plugin;
 pub mod plugins;

@@ -136,7 +136,7 @@ fn http_version(v: Version) -> &'static str {
 }
 
 /// Kong's `create_hash` signing string for a request URI.
-fn signing_string(ctx: &RequestCtx, headers: &[String], request_uri: &str) -> Vec<u8> {
+fn signing_string(ctx: &RequestCtx, headers: &[String], request_uri: &[u8]) -> Vec<u8> {
     let mut s = Vec::new();
     for (i, name) in headers.iter().enumerate() {
         if i > 0 {
@@ -152,16 +152,13 @@ fn signing_string(ctx: &RequestCtx, headers: &[String], request_uri: &str) -> Ve
                 s.extend_from_slice(b"@request-target: ");
                 s.extend_from_slice(ctx.method.as_str().to_ascii_lowercase().as_bytes());
                 s.push(b' ');
-                s.extend_from_slice(request_uri.as_bytes());
+                s.extend_from_slice(request_uri);
             }
             None if name == "request-line" => {
-                let line = format!(
-                    "{} {} HTTP/{}",
-                    ctx.method.as_str(),
-                    request_uri,
-                    http_version(ctx.version)
-                );
-                s.extend_from_slice(line.as_bytes());
+                s.extend_from_slice(ctx.method.as_str().as_bytes());
+                s.push(b' ');
+                s.extend_from_slice(request_uri);
+                s.extend_from_slice(format!(" HTTP/{}", http_version(ctx.version)).as_bytes());
             }
             None => {
                 s.extend_from_slice(name.as_bytes());
@@ -198,17 +195,10 @@ impl Handler {
         let Some(date) = request_header(ctx, name) else {
             return false;
         };
-        let Some(t) = std::str::from_utf8(date)
-            .ok()
-            .and_then(|d| httpdate::parse_http_date(d).ok())
-        else {
+        let Some(t) = crate::http_time::parse_http_time(date) else {
             return false;
         };
-        let t = t
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() as f64)
-            .unwrap_or(0.0);
-        (ctx.now_secs().floor() - t).abs() <= self.config.clock_skew
+        (ctx.now_secs().floor() - t as f64).abs() <= self.config.clock_skew
     }
 
     fn validate_params(&self, p: &Params) -> bool {
@@ -227,13 +217,13 @@ impl Handler {
             Some(q) => format!("{}?{q}", ctx.path),
             None => ctx.path.clone(),
         };
-        let check = |uri: &str| {
+        let check = |uri: &[u8]| {
             hmac(&p.algorithm, secret, &signing_string(ctx, &p.headers, uri))
                 .is_some_and(|d| ct_eq(&d, &presented))
         };
-        // Kong also accepts the signature over the path without the query
-        // (deprecated, `ngx.var.uri`).
-        check(&with_query) || (ctx.query.is_some() && check(&ctx.path))
+        // Kong also accepts the signature over `ngx.var.uri` (deprecated): the
+        // decoded, normalized path without the query.
+        check(with_query.as_bytes()) || check(&gantry_core::uri::nginx_uri(&ctx.path))
     }
 
     fn validate_body(&self, ctx: &RequestCtx) -> bool {

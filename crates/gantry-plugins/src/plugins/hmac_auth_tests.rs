@@ -114,6 +114,60 @@ fn request_target_x_date_and_missing_headers() {
 }
 
 #[test]
+fn dates_parse_as_nginx_reads_them() {
+    let s = setup(json!({}));
+    // Python's email.utils.formatdate(), other zones, no zone, a wrong weekday
+    for date in [
+        "Tue, 14 Nov 2023 22:13:20 -0000",
+        "Tue, 14 Nov 2023 22:13:20 +0000",
+        "Tue, 14 Nov 2023 22:13:20 UTC",
+        "Tue, 14 Nov 2023 22:13:20",
+        "Mon, 14 Nov 2023 22:13:20 GMT",
+        "Tuesday, 14-Nov-23 22:13:20 GMT",
+        "Tue Nov 14 22:13:20 2023",
+    ] {
+        let data = format!("date: {date}");
+        let sig = sign("hmac-sha256", SECRET.as_bytes(), data.as_bytes());
+        let ctx = with_header(req(Method::GET, "/"), "date", date);
+        let ctx = with_header(
+            ctx,
+            "authorization",
+            &format!(
+                "hmac username=\"bob\", algorithm=\"hmac-sha256\", headers=\"date\", signature=\"{sig}\""
+            ),
+        );
+        assert!(run(&s, ctx).0.is_continue(), "{date}");
+    }
+}
+
+#[test]
+fn signature_over_the_decoded_path_is_accepted_without_a_query_too() {
+    let s = setup(json!({}));
+    let date = http_date(NOW);
+    let signed_over = |line: &str, target: &str| {
+        let data = format!("date: {date}\n{line}");
+        let sig = sign("hmac-sha256", SECRET.as_bytes(), data.as_bytes());
+        let ctx = with_header(req(Method::GET, target), "date", &date);
+        with_header(
+            ctx,
+            "authorization",
+            &format!(
+                "hmac username=\"bob\", algorithm=\"hmac-sha256\", headers=\"date request-line\", signature=\"{sig}\""
+            ),
+        )
+    };
+    // ngx.var.uri: decoded, dots resolved, slashes merged, no query
+    assert!(run(&s, signed_over("GET /a b/c HTTP/1.1", "/a%20b//x/../c")).0.is_continue());
+    assert!(run(&s, signed_over("GET /a b/c HTTP/1.1", "/a%20b/c?q=1")).0.is_continue());
+    assert!(run(&s, signed_over("GET /a%20b/c HTTP/1.1", "/a%20b/c")).0.is_continue());
+    assert_error(
+        run(&s, signed_over("GET /a b/d HTTP/1.1", "/a%20b/c")).0,
+        401,
+        "HMAC signature does not match",
+    );
+}
+
+#[test]
 fn rejections() {
     let s = setup(json!({ "realm": "kong" }));
     let r = assert_error(run(&s, req(Method::GET, "/")).0, 401, "Unauthorized");
