@@ -46,11 +46,52 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// The definition of a field; a dotted name (`config.x`) walks into records,
+    /// as Kong's `get_schema_field` does.
     fn field(&self, name: &str) -> Option<Field> {
-        self.schema
-            .resolve_field(name, self.sub)
-            .map(|f| effective(f, self.opts).into_owned())
+        let mut segments = name.split('.');
+        let mut field = self.schema.resolve_field(segments.next()?, self.sub)?;
+        for seg in segments {
+            field = field.record.as_deref()?.field(seg)?;
+        }
+        Some(effective(field, self.opts).into_owned())
     }
+}
+
+/// The value at a field name, a dotted name walking into records (`get_field`).
+fn value_at<'a>(input: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
+    let mut segments = name.split('.');
+    let mut v = input.get(segments.next()?)?;
+    for seg in segments {
+        v = v.as_object()?.get(seg)?;
+    }
+    Some(v)
+}
+
+/// The errors recorded for a (dotted) field name.
+fn errors_at<'a>(errors: &'a ErrorTree, name: &str) -> Option<&'a ErrorTree> {
+    name.split('.').try_fold(errors, |e, seg| e.field(seg))
+}
+
+/// Records `tree` as the errors of a (dotted) field name, nesting them as Kong's
+/// error tables do (`{config = {claims_to_verify = "…"}}`).
+fn set_errors_at(errors: &mut ErrorTree, name: &str, tree: ErrorTree) {
+    let mut segments: Vec<&str> = name.split('.').collect();
+    let Some(last) = segments.pop() else {
+        return;
+    };
+    if segments.is_empty() {
+        errors.set(ErrKey::field(last), tree);
+        return;
+    }
+    let mut nested = ErrorTree::new();
+    nested.set(ErrKey::field(last), tree);
+    for seg in segments.into_iter().rev() {
+        let mut parent = ErrorTree::new();
+        parent.set(ErrKey::field(seg), nested);
+        nested = parent;
+    }
+    errors.merge(nested);
 }
 
 /// Kong's `is_nonempty`.
@@ -115,7 +156,7 @@ fn run_check(
     let mut all_ok = true;
     let mut projection = Map::new();
     for name in &fields {
-        match input.get(*name) {
+        match value_at(input, name) {
             None => {
                 if !with_missing && required.contains(name) {
                     missing.push(*name);
@@ -132,7 +173,7 @@ fn run_check(
                 projection.insert((*name).to_string(), v.clone());
             }
         }
-        if errors.field(name).is_some() {
+        if errors_at(errors, name).is_some() {
             all_ok = false;
         }
     }
@@ -144,7 +185,7 @@ fn run_check(
     }
     if !missing.is_empty() {
         for name in missing {
-            errors.set(ErrKey::field(name), ErrorTree::msg(REQUIRED_FOR_CHECK));
+            set_errors_at(errors, name, ErrorTree::msg(REQUIRED_FOR_CHECK));
         }
         return;
     }
@@ -209,7 +250,7 @@ fn run_check(
                     c.if_field
                 );
                 if c.then_match.required == Some(true) && then_value.is_null() {
-                    errors.set(ErrKey::field(c.then_field), ErrorTree::msg(REQUIRED));
+                    set_errors_at(errors, c.then_field, ErrorTree::msg(REQUIRED));
                     Some(generic)
                 } else {
                     match ctx.field(c.then_field) {
@@ -218,7 +259,7 @@ fn run_check(
                             {
                                 Ok(()) => None,
                                 Err(e) => {
-                                    errors.set(ErrKey::field(c.then_field), e);
+                                    set_errors_at(errors, c.then_field, e);
                                     Some(
                                         c.then_err
                                             .map_or(generic, |t| t.replacen("%s", c.if_field, 1)),

@@ -67,6 +67,15 @@ fn needs_public_key(s: &str) -> bool {
     s.starts_with("RS") || s.starts_with("PS") || s == "EdDSA"
 }
 
+/// `validate_ssl_key` of Kong's jwt daos: the key must load.
+fn valid_public_key(v: &Value) -> Result<(), String> {
+    match v.as_str() {
+        Some(pem) if crate::x509::public_key_parses(pem) => Ok(()),
+        Some(_) => Err("invalid key".into()),
+        None => Ok(()),
+    }
+}
+
 /// `jwt_secrets` (jwt).
 pub fn jwt() -> Schema {
     let mut s = base(
@@ -92,7 +101,10 @@ pub fn jwt() -> Schema {
             test: needs_public_key,
         })),
         then_field: "rsa_public_key",
-        then_match: FieldPatch::required(),
+        then_match: FieldPatch {
+            validators: vec![Validator::Custom(valid_public_key)],
+            ..FieldPatch::required()
+        },
         then_err: None,
     })];
     s

@@ -9,13 +9,13 @@ use std::sync::Arc;
 
 use aws_lc_rs::signature::{self, ParsedPublicKey, VerificationAlgorithm};
 use gantry_core::schema::typedefs as t;
-use gantry_core::schema::{Field, Schema};
+use gantry_core::schema::{Conditional, EntityCheck, Field, FieldPatch, Schema, Validator};
 use http::StatusCode;
 use http::header::{COOKIE, HeaderName, WWW_AUTHENTICATE};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::{ConsumerScope, auth, boolean, config_check, subschema};
+use super::{ConsumerScope, auth, boolean, subschema};
 use crate::consumers::{ConsumerIndex, JwtEntry};
 use crate::ctx::{RequestCtx, query_pairs};
 use crate::plugin::{ConfigureEnv, Phases, Plugin, PluginHandler};
@@ -48,24 +48,16 @@ fn set_of_strings(default: Value) -> Field {
     Field::set(Field::string()).required().default(default)
 }
 
-fn max_exp_needs_exp(entity: &Map<String, Value>) -> Result<(), String> {
-    let config = entity.get("config");
-    let max = config
-        .and_then(|c| c.get("maximum_expiration"))
-        .and_then(Value::as_f64)
-        .unwrap_or(0.0);
-    if max <= 0.0 {
-        return Ok(());
-    }
-    let has_exp = config
-        .and_then(|c| c.get("claims_to_verify"))
-        .and_then(Value::as_array)
-        .is_some_and(|a| a.iter().any(|v| v == "exp"));
-    if has_exp {
-        Ok(())
-    } else {
-        Err("failed conditional validation given value of field 'config.maximum_expiration'".into())
-    }
+/// Kong's entity check: a positive `maximum_expiration` needs `exp` among the
+/// claims to verify (an unset `claims_to_verify` passes, as `null` does in Kong).
+fn max_exp_needs_exp() -> EntityCheck {
+    EntityCheck::Conditional(Conditional {
+        if_field: "config.maximum_expiration",
+        if_match: FieldPatch::with(Validator::Gt(0.0)),
+        then_field: "config.claims_to_verify",
+        then_match: FieldPatch::with(Validator::Contains(json!("exp"))),
+        then_err: None,
+    })
 }
 
 impl Plugin for Jwt {
@@ -93,7 +85,7 @@ impl Plugin for Jwt {
                 ("header_names", set_of_strings(json!(["authorization"])).describe("A list of HTTP header names that Kong will inspect to retrieve JWTs.")),
                 ("realm", auth::realm()),
             ],
-            vec![config_check(max_exp_needs_exp)],
+            vec![max_exp_needs_exp()],
         )
     }
 
@@ -227,9 +219,10 @@ impl Handler {
         let Some(key_value) = key_value else {
             return Err(self.fail(&format!("No mandatory '{kcn}' in claims")));
         };
+        // Only a string names a credential: Kong's `cache_key` raises an error
+        // (500) on any other type; here it finds no credential.
         let key = match key_value {
             Value::String(s) => Some(s.clone()),
-            Value::Number(n) => Some(n.to_string()),
             _ => None,
         };
         if key.as_deref() == Some("") {
@@ -311,17 +304,8 @@ impl Handler {
             let key = aws_lc_rs::hmac::Key::new(hmac_alg, &secret);
             return Ok(aws_lc_rs::hmac::verify(&key, data, &jwt.signature).is_ok());
         }
-        if self.config.secret_is_base64 {
-            // Kong base64-decodes whichever value it uses, the PEM included.
-            let pem = entry
-                .rsa_public_key
-                .as_deref()
-                .and_then(|p| base64_decode(p.as_bytes()))
-                .ok_or_else(|| self.fail("Invalid key/secret"))?;
-            let pem = String::from_utf8_lossy(&pem);
-            return Ok(parse_public_key(alg, &pem)
-                .is_some_and(|k| verify_public(alg, &k, data, &jwt.signature)));
-        }
+        // `secret_is_base64` applies to HS secrets only (Kong 3.9 stopped
+        // decoding `rsa_public_key`).
         if entry.rsa_public_key.is_none() {
             return Err(self.fail("Invalid key/secret"));
         }
@@ -508,26 +492,31 @@ struct Parsed {
     signature: Vec<u8>,
 }
 
-/// The value of the first cookie named `name` (case-insensitive, as nginx's
-/// `$cookie_<name>`) across the `Cookie` headers.
+/// The value of the first cookie named `name` across the `Cookie` headers, as
+/// nginx's `$cookie_<name>` reads it: the name matches case-insensitively after
+/// leading spaces, spaces may surround `=`, and the value runs to the next `;`
+/// (trailing spaces included, tabs are not skipped).
 fn cookie<'a>(ctx: &'a RequestCtx, name: &str) -> Option<&'a [u8]> {
+    let skip_spaces = |b: &'a [u8]| {
+        let n = b.iter().take_while(|&&c| c == b' ').count();
+        b.get(n..).unwrap_or_default()
+    };
     for v in ctx.headers.get_all(COOKIE) {
         for pair in v.as_bytes().split(|&b| b == b';') {
-            let pair = trim_ascii(pair);
-            let mut kv = pair.splitn(2, |&b| b == b'=');
-            let (Some(k), Some(val)) = (kv.next(), kv.next()) else {
+            let pair = skip_spaces(pair);
+            let Some(rest) = pair
+                .get(..name.len())
+                .filter(|n| n.eq_ignore_ascii_case(name.as_bytes()))
+                .and_then(|_| pair.get(name.len()..))
+            else {
                 continue;
             };
-            if trim_ascii(k).eq_ignore_ascii_case(name.as_bytes()) {
-                return Some(trim_ascii(val));
+            if let Some(value) = skip_spaces(rest).strip_prefix(b"=") {
+                return Some(skip_spaces(value));
             }
         }
     }
     None
-}
-
-fn trim_ascii(b: &[u8]) -> &[u8] {
-    b.trim_ascii()
 }
 
 fn is_pcre_space(b: u8) -> bool {

@@ -230,6 +230,39 @@ fn accepts_every_public_key_algorithm_and_rejects_forgeries() {
 }
 
 #[test]
+fn secret_is_base64_leaves_public_keys_alone() {
+    // Kong 3.9: only HS secrets are base64-decoded, so one plugin serves both kinds
+    for alg in ["RS256", "ES256", "EdDSA"] {
+        let claims = json!({ "iss": "pk" });
+        let (token, public) = signed(alg, &claims);
+        let mut f = Fixture::default();
+        let bob = f.consumer("bob");
+        f.jwt(bob, "pk", alg, "unused", Some(public));
+        f.jwt(bob, "hs", "HS256", "c2VjcmV0LWJ5dGVz", None);
+        f.global("jwt", json!({ "secret_is_base64": true }));
+        let s = Setup { f, bob };
+        assert!(run(&s, bearer(&token)).0.is_continue(), "{alg}");
+        let hs_token = hs("HS256", b"secret-bytes", &json!({ "iss": "hs" }));
+        assert!(run(&s, bearer(&hs_token)).0.is_continue(), "{alg}");
+    }
+}
+
+#[test]
+fn only_a_string_key_claim_names_a_credential() {
+    let mut f = Fixture::default();
+    let bob = f.consumer("bob");
+    f.jwt(bob, "123", "HS256", SECRET, None);
+    f.global("jwt", json!({}));
+    let s = Setup { f, bob };
+    let ok = hs("HS256", SECRET.as_bytes(), &json!({ "iss": "123" }));
+    assert!(run(&s, bearer(&ok)).0.is_continue());
+    for iss in [json!(123), json!(null), json!(true), json!([]), json!({})] {
+        let t = hs("HS256", SECRET.as_bytes(), &json!({ "iss": iss }));
+        bad(run(&s, bearer(&t)).0, "No credentials found for given 'iss'");
+    }
+}
+
+#[test]
 fn token_sources_and_multiple_tokens() {
     let s =
         setup(json!({ "cookie_names": ["session"], "header_names": ["authorization", "x_token"] }));
@@ -242,6 +275,22 @@ fn token_sources_and_multiple_tokens() {
         &format!("a=b; session={token}"),
     ));
     assert!(run(&s, c).0.is_continue());
+    // nginx's $cookie_: case-insensitive name, spaces around `=` skipped, the
+    // value runs to `;` with its trailing spaces (which break the signature)
+    for (cookie, ok) in [
+        (format!("SESSION = {token};x=1"), true),
+        (format!("sessionx={token}; session={token}"), true),
+        (format!("session={token} ; a=b"), false),
+        (format!("\tsession={token}"), false),
+    ] {
+        let c = at_now(with_header(req(Method::GET, "/"), "cookie", &cookie));
+        let d = run(&s, c).0;
+        if ok {
+            assert!(d.is_continue(), "{cookie}");
+        } else {
+            assert!(!d.is_continue(), "{cookie}");
+        }
+    }
     let h = at_now(with_header(
         req(Method::GET, "/"),
         "x-token",
@@ -451,11 +500,29 @@ fn maximum_expiration() {
         json!({ "exp": "exceeds maximum allowed expiration" }),
         INVALID,
     );
-    let e = validate(json!({ "name": "jwt", "config": { "maximum_expiration": 60 } })).unwrap_err();
-    assert_eq!(
-        e["fields"]["@entity"][0],
-        "failed conditional validation given value of field 'config.maximum_expiration'"
+    // Kong's conditional: an unset claims_to_verify is `null`, which passes
+    assert!(validate(json!({ "name": "jwt", "config": { "maximum_expiration": 60 } })).is_ok());
+    // …and without claims to verify, a token without `exp` exceeds the maximum
+    let s = setup(json!({ "maximum_expiration": 60 }));
+    reject(
+        run(&s, bearer(&hs("HS256", SECRET.as_bytes(), &json!({ "iss": "bob-key" })))).0,
+        json!({ "exp": "exceeds maximum allowed expiration" }),
+        INVALID,
     );
+    let e = validate(json!({ "name": "jwt", "config": {
+        "maximum_expiration": 60, "claims_to_verify": ["nbf"] } }))
+    .unwrap_err();
+    assert_eq!(
+        e["fields"]["@entity"],
+        json!(["failed conditional validation given value of field 'config.maximum_expiration'"])
+    );
+    assert_eq!(
+        e["fields"]["config"]["claims_to_verify"],
+        "expected to contain: exp"
+    );
+    assert!(validate(json!({ "name": "jwt", "config": {
+        "maximum_expiration": 0, "claims_to_verify": ["nbf"] } }))
+    .is_ok());
 }
 
 #[test]
