@@ -62,7 +62,11 @@ fn form_fields_flags_and_repeats() {
 fn form_arguments_past_the_hundredth_are_ignored() {
     let mut body: Vec<String> = (0..100).map(|i| format!("f{i}=v")).collect();
     body.push("apikey=k".into());
-    let b = parse("application/x-www-form-urlencoded", body.join("&").as_bytes()).unwrap();
+    let b = parse(
+        "application/x-www-form-urlencoded",
+        body.join("&").as_bytes(),
+    )
+    .unwrap();
     assert_eq!(b.get("f99"), BodyField::Str("v".into()));
     assert_eq!(b.get("apikey"), BodyField::Absent);
 }

@@ -150,8 +150,7 @@ pub fn parse_http_time(value: &[u8]) -> Option<u64> {
         month += 12;
         year -= 1;
     }
-    let days = 365 * year + year / 4 - year / 100 + year / 400 + 367 * month / 12 - 30
-        + day as i64
+    let days = 365 * year + year / 4 - year / 100 + year / 400 + 367 * month / 12 - 30 + day as i64
         - 1
         - 719_527
         + 31
@@ -172,9 +171,18 @@ mod tests {
         assert_eq!(parse_http_time(b"Tuesday, 14-Nov-23 22:13:20 GMT"), Some(T));
         assert_eq!(parse_http_time(b"Tue Nov 14 22:13:20 2023"), Some(T));
         assert_eq!(parse_http_time(b"Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
-        assert_eq!(parse_http_time(b"Sun, 06 Nov 1994 08:49:37 GMT"), Some(784_111_777));
-        assert_eq!(parse_http_time(b"Sunday, 06-Nov-94 08:49:37 GMT"), Some(784_111_777));
-        assert_eq!(parse_http_time(b"Sun Nov  6 08:49:37 1994"), Some(784_111_777));
+        assert_eq!(
+            parse_http_time(b"Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(784_111_777)
+        );
+        assert_eq!(
+            parse_http_time(b"Sunday, 06-Nov-94 08:49:37 GMT"),
+            Some(784_111_777)
+        );
+        assert_eq!(
+            parse_http_time(b"Sun Nov  6 08:49:37 1994"),
+            Some(784_111_777)
+        );
     }
 
     #[test]
@@ -213,6 +221,9 @@ mod tests {
         ] {
             assert_eq!(parse_http_time(d.as_bytes()), None, "{d}");
         }
-        assert_eq!(parse_http_time(b"Thu, 29 Feb 2024 00:00:00 GMT"), Some(1_709_164_800));
+        assert_eq!(
+            parse_http_time(b"Thu, 29 Feb 2024 00:00:00 GMT"),
+            Some(1_709_164_800)
+        );
     }
 }

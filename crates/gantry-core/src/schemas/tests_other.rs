@@ -392,7 +392,10 @@ fn credential_rules() {
     let j = ok("jwt_secrets", json!({"consumer": c}));
     assert_eq!(j["algorithm"], json!("HS256"));
     // Kong's validate_ssl_key: the key must load
-    for garbage in ["garbage", "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"] {
+    for garbage in [
+        "garbage",
+        "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n",
+    ] {
         assert_eq!(
             fields(
                 "jwt_secrets",
@@ -403,9 +406,18 @@ fn credential_rules() {
         );
     }
     for (alg, pem) in [
-        ("ES256", "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEw6sNRNaFs/mfGf3IwYShyBJpofUi\nKRVgUsvW56VNxCzXpWF/P7Byme9MhTBqdm7GGBM0ZXMUkVCQ1BvBJ1Pg4g==\n-----END PUBLIC KEY-----\n"),
-        ("EdDSA", "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAOJ8vzyQDMChnQsVEq4GWOavGkfIXrvBr0p0+gAIbR3E=\n-----END PUBLIC KEY-----\n"),
-        ("RS256", "-----BEGIN RSA PUBLIC KEY-----\nMIGJAoGBANhc3qj19b3b53G97HEaa2niI0eY9C0x3ZzBQ9R+B5NuvTntzjBQrHdV\nMC6bL/6qTPs+bwblJhkDihqJLc7q4ub3QA9qrmTyXvMK7qQPNxxtfiw+p4/IHWn/\nMIo+R829au6txuUIaJD1m3hkLmJRST3QnZQpRpYPdwWAxlt1Kn0DAgMBAAE=\n-----END RSA PUBLIC KEY-----\n"),
+        (
+            "ES256",
+            "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEw6sNRNaFs/mfGf3IwYShyBJpofUi\nKRVgUsvW56VNxCzXpWF/P7Byme9MhTBqdm7GGBM0ZXMUkVCQ1BvBJ1Pg4g==\n-----END PUBLIC KEY-----\n",
+        ),
+        (
+            "EdDSA",
+            "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAOJ8vzyQDMChnQsVEq4GWOavGkfIXrvBr0p0+gAIbR3E=\n-----END PUBLIC KEY-----\n",
+        ),
+        (
+            "RS256",
+            "-----BEGIN RSA PUBLIC KEY-----\nMIGJAoGBANhc3qj19b3b53G97HEaa2niI0eY9C0x3ZzBQ9R+B5NuvTntzjBQrHdV\nMC6bL/6qTPs+bwblJhkDihqJLc7q4ub3QA9qrmTyXvMK7qQPNxxtfiw+p4/IHWn/\nMIo+R829au6txuUIaJD1m3hkLmJRST3QnZQpRpYPdwWAxlt1Kn0DAgMBAAE=\n-----END RSA PUBLIC KEY-----\n",
+        ),
     ] {
         ok(
             "jwt_secrets",

@@ -258,7 +258,10 @@ fn only_a_string_key_claim_names_a_credential() {
     assert!(run(&s, bearer(&ok)).0.is_continue());
     for iss in [json!(123), json!(null), json!(true), json!([]), json!({})] {
         let t = hs("HS256", SECRET.as_bytes(), &json!({ "iss": iss }));
-        bad(run(&s, bearer(&t)).0, "No credentials found for given 'iss'");
+        bad(
+            run(&s, bearer(&t)).0,
+            "No credentials found for given 'iss'",
+        );
     }
 }
 
@@ -505,7 +508,15 @@ fn maximum_expiration() {
     // …and without claims to verify, a token without `exp` exceeds the maximum
     let s = setup(json!({ "maximum_expiration": 60 }));
     reject(
-        run(&s, bearer(&hs("HS256", SECRET.as_bytes(), &json!({ "iss": "bob-key" })))).0,
+        run(
+            &s,
+            bearer(&hs(
+                "HS256",
+                SECRET.as_bytes(),
+                &json!({ "iss": "bob-key" }),
+            )),
+        )
+        .0,
         json!({ "exp": "exceeds maximum allowed expiration" }),
         INVALID,
     );
@@ -520,9 +531,11 @@ fn maximum_expiration() {
         e["fields"]["config"]["claims_to_verify"],
         "expected to contain: exp"
     );
-    assert!(validate(json!({ "name": "jwt", "config": {
+    assert!(
+        validate(json!({ "name": "jwt", "config": {
         "maximum_expiration": 0, "claims_to_verify": ["nbf"] } }))
-    .is_ok());
+        .is_ok()
+    );
 }
 
 #[test]

@@ -122,7 +122,11 @@ fn body_fields_follow_get_body() {
     assert!(run_access(&set, &mut ctx).is_continue());
     // `+json` types other than application/json… are not decoded by get_body
     let mut ctx = post("application/vnd.api+json", br#"{"apikey":"secret-key"}"#);
-    assert_error(run_access(&set, &mut ctx), 401, "No API key found in request");
+    assert_error(
+        run_access(&set, &mut ctx),
+        401,
+        "No API key found in request",
+    );
     let mut ctx = post("application/json-patch+json", br#"{"apikey":"secret-key"}"#);
     assert!(run_access(&set, &mut ctx).is_continue());
 }

@@ -142,8 +142,7 @@ fn echo_request(ctx: &RequestCtx) -> Value {
         .as_ref()
         .map(|b| String::from_utf8_lossy(b).into_owned())
         .unwrap_or_default();
-    let body = crate::body::BodyArgs::parse(&ctx.headers, raw_body.as_bytes())
-        .map(|b| b.to_json());
+    let body = crate::body::BodyArgs::parse(&ctx.headers, raw_body.as_bytes()).map(|b| b.to_json());
     // Kong's `kong.request.get_uri_captures()`: numbered groups (from 1; 0 is the whole
     // match and cjson's array_mt leaves it out) in `unnamed`, named groups in `named`.
     let mut named = Map::new();
@@ -307,7 +306,10 @@ mod tests {
     fn echo_body_is_the_get_body_table() {
         let echo = |ct: &str, body: &'static [u8]| {
             let mut f = Fixture::default();
-            f.global("request-termination", json!({ "echo": true, "status_code": 200 }));
+            f.global(
+                "request-termination",
+                json!({ "echo": true, "status_code": 200 }),
+            );
             let mut ctx = with_header(req(Method::POST, "/"), "content-type", ct);
             ctx.body = Some(bytes::Bytes::from_static(body));
             let r = responded(run_access(&f.build(), &mut ctx));
@@ -326,7 +328,10 @@ mod tests {
             json!({ "x": "1" })
         );
         assert_eq!(echo("application/json", b"[1,true]"), json!([1, true]));
-        assert_eq!(echo("application/vnd.api+json", b"{}"), serde_json::Value::Null);
+        assert_eq!(
+            echo("application/vnd.api+json", b"{}"),
+            serde_json::Value::Null
+        );
     }
 
     #[test]
