@@ -374,7 +374,41 @@ fn verify_public(alg: &str, key: &ParsedPublicKey, data: &[u8], sig: &[u8]) -> b
 pub fn parse_public_key(alg: &str, pem: &str) -> Option<ParsedPublicKey> {
     let algorithm = public_algorithm(alg)?;
     let der = pem_to_der(pem)?;
-    ParsedPublicKey::new(algorithm, der).ok()
+    if let Ok(key) = ParsedPublicKey::new(algorithm, &der) {
+        return Some(key);
+    }
+    // A private key: Kong (OpenSSL's pkey) verifies with its public half.
+    ParsedPublicKey::new(algorithm, public_half(alg, &der)?).ok()
+}
+
+/// The SPKI DER of the public half of a private key (PKCS#8, PKCS#1 or SEC1).
+fn public_half(alg: &str, der: &[u8]) -> Option<Vec<u8>> {
+    use aws_lc_rs::encoding::AsDer;
+    use aws_lc_rs::signature::{EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair};
+    let spki = match alg {
+        "EdDSA" => Ed25519KeyPair::from_pkcs8_maybe_unchecked(der)
+            .ok()?
+            .public_key()
+            .as_der(),
+        "ES256" | "ES384" | "ES512" => {
+            let signing = match alg {
+                "ES256" => &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+                "ES384" => &signature::ECDSA_P384_SHA384_FIXED_SIGNING,
+                _ => &signature::ECDSA_P521_SHA512_FIXED_SIGNING,
+            };
+            EcdsaKeyPair::from_pkcs8(signing, der)
+                .or_else(|_| EcdsaKeyPair::from_private_key_der(signing, der))
+                .ok()?
+                .public_key()
+                .as_der()
+        }
+        _ => RsaKeyPair::from_pkcs8(der)
+            .or_else(|_| RsaKeyPair::from_der(der))
+            .ok()?
+            .public_key()
+            .as_der(),
+    };
+    spki.ok().map(|d| d.as_ref().to_vec())
 }
 
 /// The DER inside the first PEM block (`PUBLIC KEY`, `RSA PUBLIC KEY`, …).

@@ -229,6 +229,78 @@ fn accepts_every_public_key_algorithm_and_rejects_forgeries() {
     }
 }
 
+/// A PEM block of `label` around `der`.
+fn pem_as(label: &str, der: &[u8]) -> String {
+    pem(der).replace("PUBLIC KEY", label)
+}
+
+#[test]
+fn a_private_key_verifies_with_its_public_half() {
+    let rng = SystemRandom::new();
+    let claims = json!({ "iss": "pk" });
+    let cases: Vec<(&str, String, Box<dyn Fn(&[u8]) -> Vec<u8>>)> = vec![
+        (
+            "RS256",
+            pem_as(
+                "PRIVATE KEY",
+                AsDer::<aws_lc_rs::encoding::Pkcs8V1Der<'_>>::as_der(rsa())
+                    .unwrap()
+                    .as_ref(),
+            ),
+            Box::new(|d: &[u8]| {
+                let mut sig = vec![0; rsa().public_modulus_len()];
+                rsa()
+                    .sign(
+                        &signature::RSA_PKCS1_SHA256,
+                        &SystemRandom::new(),
+                        d,
+                        &mut sig,
+                    )
+                    .unwrap();
+                sig
+            }),
+        ),
+        {
+            let doc =
+                EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+                    .unwrap();
+            let k =
+                EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, doc.as_ref())
+                    .unwrap();
+            (
+                "ES256",
+                pem_as("PRIVATE KEY", doc.as_ref()),
+                Box::new(move |d: &[u8]| {
+                    k.sign(&SystemRandom::new(), d).unwrap().as_ref().to_vec()
+                }),
+            )
+        },
+        {
+            let doc = Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
+            let k = Ed25519KeyPair::from_pkcs8(doc.as_ref()).unwrap();
+            (
+                "EdDSA",
+                pem_as("PRIVATE KEY", doc.as_ref()),
+                Box::new(move |d: &[u8]| k.sign(d).as_ref().to_vec()),
+            )
+        },
+    ];
+    for (alg, private_pem, sign) in cases {
+        let token = encode(&json!({ "typ": "JWT", "alg": alg }), &claims, |d| sign(d));
+        let mut f = Fixture::default();
+        let bob = f.consumer("bob");
+        f.jwt(bob, "pk", alg, "unused", Some(private_pem));
+        f.global("jwt", json!({}));
+        let s = Setup { f, bob };
+        assert!(run(&s, bearer(&token)).0.is_continue(), "{alg}");
+        // (the RSA test key is shared, so only EC/EdDSA have "another" key)
+        if alg != "RS256" {
+            let (other, _) = signed(alg, &claims);
+            bad(run(&s, bearer(&other)).0, "Invalid signature");
+        }
+    }
+}
+
 #[test]
 fn secret_is_base64_leaves_public_keys_alone() {
     // Kong 3.9: only HS secrets are base64-decoded, so one plugin serves both kinds
