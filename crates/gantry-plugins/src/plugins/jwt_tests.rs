@@ -238,7 +238,8 @@ fn pem_as(label: &str, der: &[u8]) -> String {
 fn a_private_key_verifies_with_its_public_half() {
     let rng = SystemRandom::new();
     let claims = json!({ "iss": "pk" });
-    let cases: Vec<(&str, String, Box<dyn Fn(&[u8]) -> Vec<u8>>)> = vec![
+    type Signer = Box<dyn Fn(&[u8]) -> Vec<u8>>;
+    let cases: Vec<(&str, String, Signer)> = vec![
         (
             "RS256",
             pem_as(
