@@ -25,6 +25,16 @@ pub fn sha1_hex(data: &[u8]) -> String {
     sha1_smol::Sha1::from(data).digest().to_string()
 }
 
+/// `ngx.decode_base64`: the standard alphabet, stops at the first `=` (what
+/// follows is ignored), trailing bits ignored, a length of 1 mod 4 rejected.
+pub(crate) fn ngx_decode_base64(input: &[u8]) -> Option<Vec<u8>> {
+    let data = input.split(|&b| b == b'=').next().unwrap_or(input);
+    if data.iter().any(|&b| b == b'-' || b == b'_') {
+        return None;
+    }
+    crate::plugins::jwt::base64_decode(input)
+}
+
 /// A header name as Kong's `get_headers()` keys and `ngx.header` read it
 /// (case-insensitive, `_` as `-`); `None` when it is not a valid name.
 pub(crate) fn kong_header_name(name: &str) -> Option<HeaderName> {

@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use base64::Engine;
 use gantry_core::schema::typedefs as t;
 use gantry_core::schema::{Field, Schema};
 use http::header::{AUTHORIZATION, HeaderName, PROXY_AUTHORIZATION};
@@ -77,34 +76,33 @@ struct Handler {
 const UNAUTHORIZED: Failure = Failure::Unauthorized("Unauthorized");
 
 /// Kong's `retrieve_credentials`: `\s*[Bb]asic\s*(.+)` anywhere in the header,
-/// base64-decoded, split as `([^:]+):(.*)`.
-fn parse_basic(value: &[u8]) -> Option<(String, String)> {
-    let s = std::str::from_utf8(value).ok()?;
-    let start = s.find("Basic").into_iter().chain(s.find("basic")).min()?;
-    let rest = s.get(start + 5..)?.trim_start();
-    if rest.is_empty() {
-        return None;
-    }
-    let decoded = lenient_b64().decode(rest.as_bytes()).ok()?;
-    let decoded = String::from_utf8(decoded).ok()?;
-    // Kong's `re_match(decoded, "([^:]+):(.*)")` is unanchored (leading colons are
-    // skipped) and its `.` stops at a newline.
-    let (user, pass) = decoded.trim_start_matches(':').split_once(':')?;
-    let pass = pass.split('\n').next().unwrap_or_default();
-    Some((user.to_string(), pass.to_string()))
+/// `ngx.decode_base64`d, split as `([^:]+):(.*)`. The password is raw bytes, as
+/// Kong hashes it.
+fn parse_basic(value: &[u8]) -> Option<(String, Vec<u8>)> {
+    let start = value
+        .windows(5)
+        .position(|w| (w[0] == b'B' || w[0] == b'b') && &w[1..] == b"asic")?;
+    let rest = value.get(start + 5..)?;
+    let rest = rest.get(rest.iter().take_while(|b| is_pcre_space(**b)).count()..)?;
+    // `.` stops at a newline
+    let token = rest.split(|&b| b == b'\n').next().unwrap_or_default();
+    let decoded = crate::util::ngx_decode_base64(token)?;
+    // unanchored: leading colons are skipped
+    let colons = decoded.iter().take_while(|&&b| b == b':').count();
+    let decoded = decoded.get(colons..)?;
+    let sep = decoded.iter().position(|&b| b == b':')?;
+    let user = std::str::from_utf8(decoded.get(..sep)?).ok()?;
+    let pass = decoded.get(sep + 1..)?;
+    let pass = pass.split(|&b| b == b'\n').next().unwrap_or_default();
+    Some((user.to_string(), pass.to_vec()))
 }
 
-/// Standard base64 accepting missing padding, like `ngx.decode_base64`.
-pub(crate) fn lenient_b64() -> base64::engine::GeneralPurpose {
-    base64::engine::GeneralPurpose::new(
-        &base64::alphabet::STANDARD,
-        base64::engine::GeneralPurposeConfig::new()
-            .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
-    )
+fn is_pcre_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
 }
 
 impl Handler {
-    fn retrieve(&self, ctx: &mut RequestCtx, header: HeaderName) -> Option<(String, String)> {
+    fn retrieve(&self, ctx: &mut RequestCtx, header: HeaderName) -> Option<(String, Vec<u8>)> {
         let creds = ctx
             .headers
             .get(&header)
@@ -115,7 +113,7 @@ impl Handler {
         creds
     }
 
-    fn lookup(&self, user: Option<&(String, String)>) -> Option<&BasicEntry> {
+    fn lookup(&self, user: Option<&(String, Vec<u8>)>) -> Option<&BasicEntry> {
         user.and_then(|(u, _)| self.index.basic_auth(u))
     }
 
@@ -135,7 +133,7 @@ impl Handler {
         let (Some(entry), Some((_, password))) = (entry, given) else {
             return Err(UNAUTHORIZED);
         };
-        let mut salted = password.into_bytes();
+        let mut salted = password;
         salted.extend_from_slice(entry.credential.consumer_id.to_string().as_bytes());
         let digest = sha1_hex(&salted);
         if !ct_eq(digest.as_bytes(), entry.password_hash.as_bytes()) {
@@ -221,6 +219,37 @@ mod tests {
         let mut ctx = with_header(req(Method::GET, "/"), "proxy-authorization", &v);
         assert!(run_access(&set, &mut ctx).is_continue());
         assert!(!ctx.headers.contains_key("proxy-authorization"));
+    }
+
+    #[test]
+    fn credentials_decode_as_ngx_decode_base64_and_passwords_are_bytes() {
+        let (mut f, bob) = setup(json!({}));
+        // a password that is not UTF-8 (Latin-1 "caf\xe9"), hashed over its bytes
+        let mut salted = b"caf\xe9".to_vec();
+        salted.extend_from_slice(bob.to_string().as_bytes());
+        f.basicauth.push(BasicAuthCredential {
+            id: uuid::Uuid::new_v4(),
+            created_at: 1,
+            consumer: ForeignKey::new(bob),
+            username: "latin".into(),
+            password: sha1_hex(&salted),
+            tags: None,
+        });
+        let set = f.build();
+        let ok = |v: &str| {
+            let mut ctx = with_header(req(Method::GET, "/"), "authorization", v);
+            run_access(&set, &mut ctx).is_continue()
+        };
+        assert!(ok(&format!("Basic {}", STANDARD.encode(b"latin:caf\xe9"))));
+        // what follows the first `=` is ignored; padding may be missing
+        let enc = STANDARD.encode("user:pa:ss"); // "dXNlcjpwYTpzcw=="
+        assert!(ok(&format!("Basic {enc}junk!")));
+        assert!(!ok(&format!("Basic !{enc}")));
+        assert!(ok(&format!("Basic {}", enc.trim_end_matches('='))));
+        // the URL-safe alphabet is not base64 to nginx
+        let url_safe = base64::engine::general_purpose::URL_SAFE.encode(b"user:pa:ss\xfb\xff");
+        assert!(url_safe.contains('-') || url_safe.contains('_'));
+        assert!(!ok(&format!("Basic {url_safe}")));
     }
 
     #[test]

@@ -181,15 +181,6 @@ fn hmac(algorithm: &str, secret: &[u8], data: &[u8]) -> Option<Vec<u8>> {
     Some(aws_lc_rs::hmac::sign(&key, data).as_ref().to_vec())
 }
 
-/// `ngx.decode_base64` (standard alphabet; stops at the first `=`).
-fn decode_base64(input: &[u8]) -> Option<Vec<u8>> {
-    let data = input.split(|&b| b == b'=').next().unwrap_or(input);
-    if data.iter().any(|&b| b == b'-' || b == b'_') {
-        return None;
-    }
-    super::jwt::base64_decode(input)
-}
-
 impl Handler {
     fn clock_ok(&self, ctx: &RequestCtx, name: &str) -> bool {
         let Some(date) = request_header(ctx, name) else {
@@ -210,7 +201,7 @@ impl Handler {
     }
 
     fn validate_signature(&self, ctx: &RequestCtx, p: &Params, secret: &[u8]) -> bool {
-        let Some(presented) = decode_base64(p.signature.as_bytes()) else {
+        let Some(presented) = crate::util::ngx_decode_base64(p.signature.as_bytes()) else {
             return false;
         };
         let with_query = match &ctx.query {
