@@ -94,7 +94,7 @@ impl BodyArgs {
                 // lua-multipart finds no parts without a boundary
                 let parts = match multipart::boundary(ct) {
                     Some(b) => Multipart::parse(body, &b),
-                    None => Multipart::parse(b"", ""),
+                    None => Multipart::default(),
                 };
                 Some(BodyArgs::Multipart(parts))
             }
@@ -154,23 +154,14 @@ impl BodyArgs {
         match self {
             BodyArgs::Json(v) => Bytes::from(serde_json::to_vec(v).unwrap_or_default()),
             BodyArgs::Form(pairs) => {
-                let mut out = String::new();
+                let mut ser = form_urlencoded::Serializer::new(String::new());
                 for (k, v) in pairs {
-                    if !out.is_empty() {
-                        out.push('&');
-                    }
-                    let mut ser = form_urlencoded::Serializer::new(String::new());
                     match v {
-                        Some(v) => {
-                            ser.append_pair(k, v);
-                        }
-                        None => {
-                            ser.append_key_only(k);
-                        }
-                    }
-                    out.push_str(&ser.finish());
+                        Some(v) => ser.append_pair(k, v),
+                        None => ser.append_key_only(k),
+                    };
                 }
-                Bytes::from(out)
+                Bytes::from(ser.finish())
             }
             BodyArgs::Multipart(m) => Bytes::from(m.encode()),
         }

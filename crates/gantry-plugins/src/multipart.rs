@@ -1,6 +1,7 @@
 //! `multipart/form-data` bodies the way Kong's `lua-multipart` handles them
-//! (`kong.request.get_body()`, request-transformer): parts keyed by their `Content-Disposition` name, lookups
-//! and deletes by name (the last part of a name wins), `set_simple` replacing
+//! (`kong.request.get_body()`, request-transformer): parts keyed by their
+//! `Content-Disposition` name, lookups and deletes by name (the last part of a
+//! name wins), `set_simple` replacing
 //! a part in place (or appending one) with only a `Content-Disposition` header,
 //! and its serializer (`--boundary\r\n`, header lines, blank line, value,
 //! `\r\n`, …, `--boundary--\r\n`; no parts at all gives an empty body).
@@ -15,8 +16,8 @@ struct Part {
     value: Vec<u8>,
 }
 
-/// A parsed multipart body.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A parsed multipart body (`Default`: no parts, as without a boundary).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Multipart {
     boundary: Vec<u8>,
     parts: Vec<Part>,

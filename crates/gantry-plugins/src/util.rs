@@ -25,6 +25,11 @@ pub fn sha1_hex(data: &[u8]) -> String {
     sha1_smol::Sha1::from(data).digest().to_string()
 }
 
+/// PCRE's `\s` (Kong's `ngx.re` patterns): space, tab, newline, VT, FF, CR.
+pub(crate) fn is_pcre_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
+}
+
 /// `ngx.decode_base64`: the standard alphabet, stops at the first `=` (what
 /// follows is ignored), trailing bits ignored, a length of 1 mod 4 rejected.
 pub(crate) fn ngx_decode_base64(input: &[u8]) -> Option<Vec<u8>> {

@@ -83,7 +83,11 @@ fn parse_basic(value: &[u8]) -> Option<(String, Vec<u8>)> {
         .windows(5)
         .position(|w| (w[0] == b'B' || w[0] == b'b') && &w[1..] == b"asic")?;
     let rest = value.get(start + 5..)?;
-    let rest = rest.get(rest.iter().take_while(|b| is_pcre_space(**b)).count()..)?;
+    let rest = rest.get(
+        rest.iter()
+            .take_while(|b| crate::util::is_pcre_space(**b))
+            .count()..,
+    )?;
     // `.` stops at a newline
     let token = rest.split(|&b| b == b'\n').next().unwrap_or_default();
     let decoded = crate::util::ngx_decode_base64(token)?;
@@ -95,10 +99,6 @@ fn parse_basic(value: &[u8]) -> Option<(String, Vec<u8>)> {
     let pass = decoded.get(sep + 1..)?;
     let pass = pass.split(|&b| b == b'\n').next().unwrap_or_default();
     Some((user.to_string(), pass.to_vec()))
-}
-
-fn is_pcre_space(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
 }
 
 impl Handler {

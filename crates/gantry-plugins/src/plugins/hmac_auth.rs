@@ -214,7 +214,11 @@ impl Handler {
         };
         // Kong also accepts the signature over `ngx.var.uri` (deprecated): the
         // decoded, normalized path without the query.
-        check(with_query.as_bytes()) || check(&gantry_core::uri::nginx_uri(&ctx.path))
+        if check(with_query.as_bytes()) {
+            return true;
+        }
+        let uri = gantry_core::uri::nginx_uri(&ctx.path);
+        uri != with_query.as_bytes() && check(&uri)
     }
 
     fn validate_body(&self, ctx: &RequestCtx) -> bool {

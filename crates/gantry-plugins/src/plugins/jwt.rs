@@ -553,10 +553,6 @@ fn cookie<'a>(ctx: &'a RequestCtx, name: &str) -> Option<&'a [u8]> {
     None
 }
 
-fn is_pcre_space(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
-}
-
 /// Kong's `ngx.re.gmatch(value, "\s*[Bb]earer\s+(.+)")` first capture: the
 /// first `Bearer`/`bearer` (anywhere) followed by whitespace and at least one
 /// character.
@@ -568,7 +564,10 @@ fn bearer_token(v: &[u8]) -> Option<&[u8]> {
             .position(|w| (w[0] == b'B' || w[0] == b'b') && &w[1..] == b"earer")?;
         let after = start + pos + 6;
         let tail = v.get(after..).unwrap_or(&[]);
-        let ws = tail.iter().take_while(|&&b| is_pcre_space(b)).count();
+        let ws = tail
+            .iter()
+            .take_while(|&&b| crate::util::is_pcre_space(b))
+            .count();
         let token = tail.get(ws..).unwrap_or(&[]);
         let token = match token.iter().position(|&b| b == b'\n') {
             Some(n) => token.get(..n).unwrap_or(&[]),

@@ -83,14 +83,12 @@ fn accepts_key_from_body_and_hides_it() {
 fn multipart_bodies_are_read_and_only_the_key_part_is_hidden() {
     let (f, bob, _) = setup(json!({ "key_in_body": true, "hide_credentials": true }));
     let set = f.build();
-    let mut ctx = with_header(
-        req(Method::POST, "/"),
-        "content-type",
+    let mut ctx = with_body(
+        Method::POST,
+        "/",
         "multipart/form-data; boundary=XyZ",
-    );
-    ctx.body = Some(bytes::Bytes::from_static(
         b"--XyZ\r\nContent-Disposition: form-data; name=\"apikey\"\r\n\r\nsecret-key\r\n--XyZ\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a.txt\"\r\nContent-Type: text/plain\r\n\r\nhi\r\n--XyZ--\r\n",
-    ));
+    );
     assert!(run_access(&set, &mut ctx).is_continue());
     assert_eq!(ctx.consumer.as_ref().unwrap().id, bob);
     let rest: &[u8] = b"--XyZ\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a.txt\"\r\nContent-Type: text/plain\r\n\r\nhi\r\n--XyZ--\r\n";
@@ -111,11 +109,7 @@ fn body_fields_follow_get_body() {
         json!({ "key_in_body": true, "key_names": ["apikey", "k2"] }),
     );
     let set = f.build();
-    let post = |ct: &str, body: &'static [u8]| {
-        let mut ctx = with_header(req(Method::POST, "/"), "content-type", ct);
-        ctx.body = Some(bytes::Bytes::from_static(body));
-        ctx
-    };
+    let post = |ct: &str, body: &'static [u8]| with_body(Method::POST, "/", ct, body);
     // a bare `apikey` is Lua `true`: skipped, the next name is looked at
     let form = "application/x-www-form-urlencoded";
     let mut ctx = post(form, b"apikey&k2=secret-key");

@@ -310,8 +310,7 @@ mod tests {
                 "request-termination",
                 json!({ "echo": true, "status_code": 200 }),
             );
-            let mut ctx = with_header(req(Method::POST, "/"), "content-type", ct);
-            ctx.body = Some(bytes::Bytes::from_static(body));
+            let mut ctx = with_body(Method::POST, "/", ct, body);
             let r = responded(run_access(&f.build(), &mut ctx));
             let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
             v["request"]["body"].clone()

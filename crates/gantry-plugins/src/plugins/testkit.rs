@@ -196,6 +196,18 @@ pub fn with_header(mut ctx: RequestCtx, name: &'static str, value: &str) -> Requ
     ctx
 }
 
+/// A request with a `Content-Type` and a buffered body.
+pub fn with_body(
+    method: Method,
+    target: &str,
+    content_type: &str,
+    body: &'static [u8],
+) -> RequestCtx {
+    let mut ctx = with_header(req(method, target), "content-type", content_type);
+    ctx.body = Some(bytes::Bytes::from_static(body));
+    ctx
+}
+
 /// Runs rewrite + access on the route's chain (or the global chain).
 pub fn run_access(set: &PluginSet, ctx: &mut RequestCtx) -> Decision {
     let mut run = set.begin();
