@@ -5,7 +5,7 @@
 use std::future::{Future, poll_fn};
 use std::io;
 use std::pin::{Pin, pin};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -148,13 +148,31 @@ pub struct Elapsed;
 /// registered deadline that is close enough (within an eighth of the timeout) is kept
 /// instead of moved in the wheel on every wait — when it fires early, the real
 /// deadline is checked and the timer moved then. Timeouts never fire early.
+///
+/// A wait on a kept registration does not poll the sleep again when the task that
+/// polled it last is the one waiting (its waker is in the wheel already) and the
+/// deadline is still ahead: most waits are a keep-alive connection's between two
+/// requests, and polling tokio's `Sleep` cost about 200 instructions per wait.
 #[derive(Default)]
 pub struct IdleTimer {
     sleep: Option<Pin<Box<Sleep>>>,
-    /// The deadline the sleep is registered for.
-    at: Option<Instant>,
-    /// The deadline of the current wait, once armed.
-    want: Option<Instant>,
+    /// What the sleep is registered for, once it is.
+    reg: Option<Registration>,
+    /// When the current wait started, once armed.
+    started: Option<Instant>,
+    /// The waker the sleep was polled with since it was last registered.
+    polled_with: Option<Waker>,
+}
+
+/// A deadline in the timer wheel, and which wait starts may keep it.
+#[derive(Clone, Copy)]
+struct Registration {
+    at: Instant,
+    /// The timeout it was computed for, and the wait starts (from, until) that give
+    /// a deadline at or after it by less than an eighth of that timeout.
+    timeout: Duration,
+    keep_from: Instant,
+    keep_until: Instant,
 }
 
 impl IdleTimer {
@@ -164,43 +182,75 @@ impl IdleTimer {
 
     /// Progress was made: the next wait starts a fresh timeout.
     pub fn disarm(&mut self) {
-        self.want = None;
+        self.started = None;
     }
 
     /// Called when an operation is about to wait: arms the timer if it is not, and
     /// tells whether `timeout` has passed since it was armed.
     pub fn poll_expired(&mut self, cx: &mut Context<'_>, timeout: Duration) -> bool {
-        let want = match self.want {
-            Some(w) => w,
+        let now = Instant::from_std(crate::clock::this_poll());
+        let started = match self.started {
+            Some(s) => s,
             None => {
-                let w = Instant::from_std(crate::clock::this_poll()) + timeout;
-                self.want = Some(w);
-                let close_enough = self
-                    .at
-                    .is_some_and(|at| at <= w && w.duration_since(at) < timeout / 8);
-                if !close_enough {
-                    self.register(w);
+                self.started = Some(now);
+                let keep = self.reg.is_some_and(|r| {
+                    if r.timeout == timeout {
+                        r.keep_from <= now && now < r.keep_until
+                    } else {
+                        let want = now + timeout;
+                        r.at <= want && want.duration_since(r.at) < timeout / 8
+                    }
+                });
+                if !keep {
+                    self.register(now, now + timeout, timeout);
                 }
-                w
+                now
             }
         };
+        let Some(reg) = self.reg else {
+            return false;
+        };
+        if now < reg.at
+            && self
+                .polled_with
+                .as_ref()
+                .is_some_and(|w| w.will_wake(cx.waker()))
+        {
+            return false;
+        }
         loop {
             let Some(sleep) = self.sleep.as_mut() else {
                 return false;
             };
             if sleep.as_mut().poll(cx).is_pending() {
+                if !self
+                    .polled_with
+                    .as_ref()
+                    .is_some_and(|w| w.will_wake(cx.waker()))
+                {
+                    self.polled_with = Some(cx.waker().clone());
+                }
                 return false;
             }
+            let want = started + timeout;
             if Instant::from_std(crate::clock::this_poll()) >= want {
                 return true;
             }
             // Fired at an earlier registration: wait on for the real deadline.
-            self.register(want);
+            self.register(now, want, timeout);
         }
     }
 
-    fn register(&mut self, deadline: Instant) {
-        self.at = Some(deadline);
+    fn register(&mut self, now: Instant, deadline: Instant, timeout: Duration) {
+        // Starts whose own deadline lands in [deadline, deadline + timeout / 8).
+        let keep_from = deadline.checked_sub(timeout).unwrap_or(now);
+        self.reg = Some(Registration {
+            at: deadline,
+            timeout,
+            keep_from,
+            keep_until: keep_from + timeout / 8,
+        });
+        self.polled_with = None;
         match self.sleep.as_mut() {
             Some(s) => s.as_mut().reset(deadline),
             None => self.sleep = Some(Box::pin(tokio::time::sleep_until(deadline))),
@@ -232,6 +282,43 @@ impl IdleTimer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Runs `fut` but fails the test (instead of hanging it) when no timer wakes it.
+    async fn within_a_minute<F: Future>(fut: F) -> F::Output {
+        tokio::time::timeout(Duration::from_secs(60), fut)
+            .await
+            .expect("nothing woke the wait")
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_kept_registration_times_out_for_the_task_that_waits() {
+        let ten = Duration::from_secs(10);
+        let mut t = IdleTimer::new();
+        // Waits that end in time keep the first registration (a keep-alive connection).
+        for _ in 0..3 {
+            let quick = tokio::time::sleep(Duration::from_millis(100));
+            assert!(t.run(ten, quick).await.is_ok());
+        }
+        // The same task waits on it: the sleep is not polled again, its waker is in
+        // the wheel already; the early firing moves it to the real deadline.
+        let start = Instant::now();
+        let r = within_a_minute(t.run(ten, std::future::pending::<()>())).await;
+        assert_eq!(r, Err(Elapsed));
+        let waited = start.elapsed();
+        assert!(waited >= ten && waited < ten * 2, "{waited:?}");
+        // Registered and polled by this task, then waited on by another one (a pooled
+        // upstream connection changes hands): the other task is the one woken.
+        let quick = tokio::time::sleep(Duration::from_millis(100));
+        assert!(t.run(ten, quick).await.is_ok());
+        let other = tokio::spawn(async move {
+            let start = Instant::now();
+            let r = t.run(ten, std::future::pending::<()>()).await;
+            (r, start.elapsed())
+        });
+        let (r, waited) = within_a_minute(other).await.unwrap();
+        assert_eq!(r, Err(Elapsed));
+        assert!(waited >= ten && waited < ten * 2, "{waited:?}");
+    }
 
     #[tokio::test(start_paused = true)]
     async fn times_out_after_the_timeout_never_before() {
