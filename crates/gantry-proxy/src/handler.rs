@@ -427,7 +427,7 @@ fn route<'s>(
     let view = gantry_router::RequestView {
         scheme,
         method: method.as_str(),
-        host: (!raw_host.is_empty()).then_some(raw_host.as_bytes()),
+        host: (!raw_host.is_empty()).then_some(raw_host),
         listener_port: conn.local.port(),
         path: uri.path().as_bytes(),
         headers,

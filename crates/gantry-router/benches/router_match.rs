@@ -45,7 +45,7 @@ impl Req {
         RequestView {
             scheme: Protocol::Http,
             method: "GET",
-            host: Some(self.host.as_bytes()),
+            host: Some(&self.host),
             listener_port: 8000,
             path: self.path.as_bytes(),
             headers: &self.headers,

@@ -24,8 +24,9 @@ pub struct RequestView<'a> {
     pub scheme: Protocol,
     /// Request method, e.g. `GET` (compared case-sensitively).
     pub method: &'a str,
-    /// Raw `Host` header value (may carry `:port`); `None` when absent.
-    pub host: Option<&'a [u8]>,
+    /// Raw `Host` header value (may carry `:port`); `None` when absent. Text: a value
+    /// that is not is no host to route on, and the caller has checked it already.
+    pub host: Option<&'a str>,
     /// Port of the listener that accepted the connection (used when Host has no port).
     pub listener_port: u16,
     /// Raw request-target path as received (e.g. `uri.path_and_query()` bytes), before
@@ -119,7 +120,6 @@ pub struct Router {
     routes: Vec<RouteInfo>,
     index: Index,
     uses_path: bool,
-    uses_host: bool,
     /// Header names some route looks at; a non-UTF-8 value of one of them makes Kong's
     /// router fail (404), see `find`.
     header_names: HashSet<HeaderName, foldhash::fast::RandomState>,
@@ -155,7 +155,6 @@ impl Router {
             routes: infos,
             index,
             uses_path: fields.path,
-            uses_host: fields.host,
             header_names: fields.header_names,
         })
     }
@@ -178,14 +177,10 @@ impl Router {
         };
         let (host, port) = match req.host {
             None => (None, None),
-            Some(raw) => match std::str::from_utf8(raw) {
-                Ok(h) => {
-                    let (h, p) = split_host_port(h);
-                    (Some(h), p)
-                }
-                Err(_) if self.uses_host => return None,
-                Err(_) => (None, None),
-            },
+            Some(raw) => {
+                let (h, p) = split_host_port(raw);
+                (Some(h), p)
+            }
         };
         if !self.header_names.is_empty() && self.has_non_utf8_routed_header(req.headers) {
             return None;
@@ -304,14 +299,12 @@ impl Compiled {
 #[derive(Default)]
 struct RoutedFields {
     path: bool,
-    host: bool,
     header_names: HashSet<HeaderName, foldhash::fast::RandomState>,
 }
 
 impl RoutedFields {
     fn add(&mut self, m: &Matcher) {
         self.path |= !matches!(m.paths, PathCond::Any);
-        self.host |= m.hosts.is_some();
         for h in &m.headers {
             if !self.header_names.contains(&h.name) {
                 self.header_names.insert(h.name.clone());
@@ -373,7 +366,7 @@ mod tests {
         let req = RequestView {
             scheme: Protocol::Http,
             method: "GET",
-            host: Some(host.as_bytes()),
+            host: Some(host),
             listener_port: 8000,
             path: path.as_bytes(),
             headers: &headers,

@@ -188,7 +188,7 @@ fn kong(oracle: &Oracle<'_>, schema: &atc_router::schema::Schema, r: &Req) -> Op
         .iter()
         .map(|(n, v)| (n.as_str().to_string(), v.to_str().unwrap().to_string()))
         .collect();
-    let host = r.host.as_deref().map(|h| std::str::from_utf8(h).unwrap());
+    let host = r.host.as_deref();
     oracle.find(
         schema,
         &OracleRequest {

@@ -6,7 +6,7 @@
 use std::mem::MaybeUninit;
 
 use bytes::{Bytes, BytesMut};
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, StatusCode, Uri, Version};
 
 use super::raw::{Known, RawHeaders, Relayed, Span, classify};
@@ -338,7 +338,7 @@ fn header_map(head: &Bytes, spans: &[Span]) -> Result<HeaderMap, HeadError> {
     let mut map = HeaderMap::with_capacity(spans.len());
     for s in spans {
         let name_bytes = head.get(range(s.name)).unwrap_or(&[]);
-        let name = HeaderName::from_bytes(name_bytes)
+        let name = super::name_cache::header_name(name_bytes)
             .map_err(|_| HeadError::Invalid("invalid header name"))?;
         // httparse has checked the value's bytes (no CR, LF or NUL).
         let value = HeaderValue::from_maybe_shared(head.slice(range(s.value)))

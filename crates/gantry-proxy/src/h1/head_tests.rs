@@ -1,6 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use super::*;
+use http::header::HeaderName;
 use proptest::prelude::*;
 
 fn kong(h: &HeaderMap) -> crate::headers::UpstreamHeaders<'static> {

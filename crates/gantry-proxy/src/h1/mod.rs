@@ -16,5 +16,6 @@ pub mod client;
 pub mod date;
 pub mod head;
 pub mod io;
+pub mod name_cache;
 pub mod raw;
 pub mod server;

@@ -249,7 +249,7 @@ impl RawHeaders {
     pub fn to_map(&self) -> Result<HeaderMap, &'static str> {
         let mut map = HeaderMap::with_capacity(self.spans.len() + 8);
         for s in &self.spans {
-            let name = HeaderName::from_bytes(self.head.get(range(s.name)).unwrap_or(&[]))
+            let name = super::name_cache::header_name(self.head.get(range(s.name)).unwrap_or(&[]))
                 .map_err(|_| "invalid header name")?;
             let value = HeaderValue::from_maybe_shared(self.head.slice(range(s.value)))
                 .map_err(|_| "invalid header value")?;
@@ -351,8 +351,10 @@ impl Relayed {
     /// Gantry set on the response). `Content-Length` is left to the caller (framing).
     /// `known` is the name's class (see [`Span::known`]).
     pub fn passes(&self, known: Option<Known>, name: &[u8], own: &HeaderMap) -> bool {
-        let own_has =
-            || !own.is_empty() && HeaderName::from_bytes(name).is_ok_and(|n| own.contains_key(n));
+        let own_has = || {
+            !own.is_empty()
+                && super::name_cache::header_name(name).is_ok_and(|n| own.contains_key(n))
+        };
         match known {
             Some(k) if k.is_hop_by_hop() => false,
             Some(Known::Via | Known::XKong) => !(self.kong.overrides(name) || own_has()),

@@ -74,7 +74,7 @@ impl RouteExt for Route {
 pub struct Req {
     pub scheme: Protocol,
     pub method: String,
-    pub host: Option<Vec<u8>>,
+    pub host: Option<String>,
     pub listener_port: u16,
     pub path: Vec<u8>,
     pub headers: HeaderMap,
@@ -85,7 +85,7 @@ pub fn req(host: Option<&str>, path: &str) -> Req {
     Req {
         scheme: Protocol::Http,
         method: "GET".into(),
-        host: host.map(|h| h.as_bytes().to_vec()),
+        host: host.map(str::to_owned),
         listener_port: 8000,
         path: path.as_bytes().to_vec(),
         headers: HeaderMap::new(),
