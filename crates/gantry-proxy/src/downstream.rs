@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 
 use http::Uri;
-use http::header::{self, HeaderMap};
+use http::header::{self, HeaderMap, HeaderValue};
 
 use crate::handler::ProxyOptions;
 
@@ -60,16 +60,22 @@ impl HeaderScan {
         scan
     }
 
-    /// Host as the client gave it (`:authority` for HTTP/2, else `Host`), port
-    /// included (see [`request_host`]).
-    pub fn host<'a>(&'a self, uri: &'a Uri) -> &'a str {
-        if let Some(a) = uri.authority() {
-            return a.as_str();
+    /// Host as the client gave it (`:authority` for HTTP/2 and absolute targets, else
+    /// `Host`), port included, as a header value. Its text is [`host_text`].
+    pub fn host_value(&self, uri: &Uri) -> Option<HeaderValue> {
+        match uri.authority() {
+            Some(a) => HeaderValue::from_str(a.as_str()).ok(),
+            None => self.host.clone(),
         }
-        self.host
-            .as_ref()
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
+    }
+}
+
+/// The text of the host from [`HeaderScan::host_value`] (empty when it is not visible
+/// ASCII). Taken once per request: each reading checks every byte again.
+pub fn host_text<'a>(uri: &'a Uri, value: Option<&'a HeaderValue>) -> &'a str {
+    match uri.authority() {
+        Some(a) => a.as_str(),
+        None => value.and_then(|v| v.to_str().ok()).unwrap_or(""),
     }
 }
 

@@ -17,7 +17,7 @@ use ipnet::IpNet;
 
 use crate::attempt;
 use crate::body::{ProxyBody, RequestBody, UpstreamBody};
-use crate::downstream::{HeaderScan, forwarded_ip, is_trusted, strip_port};
+use crate::downstream::{HeaderScan, forwarded_ip, host_text, is_trusted, strip_port};
 use crate::error_page::{ErrorFormat, ErrorSource};
 use crate::h1::server::ClientConnOptions;
 use crate::headers::{self, ForwardedFacts, HeaderOptions, UpstreamHeaders};
@@ -177,9 +177,13 @@ pub async fn serve(
         };
         let client_ip = forwarded_ip(opts, conn.trusted, &headers);
 
+        // The host as routing and the upstream headers see it (after `rewrite`).
+        let first_host = scan.host_value(&uri);
+        let first_host_text = host_text(&uri, first_host.as_ref());
+        let mut rewritten_host = None;
         // Plugins: `rewrite` (global plugins) runs before routing and may change headers.
         if let Some(set) = snapshot.plugins.as_ref() {
-            let host = strip_port(scan.host(&uri));
+            let host = strip_port(first_host_text);
             let facts = plugin_phase::RequestFacts {
                 method: method.clone(),
                 uri: &uri,
@@ -201,10 +205,13 @@ pub async fn serve(
             // Plugins may have changed the headers.
             if rewrote {
                 scan = HeaderScan::of(&headers);
+                rewritten_host = Some(scan.host_value(&uri));
             }
         }
-
-        let raw_host = scan.host(&uri);
+        let (host_value, raw_host) = match &rewritten_host {
+            Some(v) => (v.as_ref(), host_text(&uri, v.as_ref())),
+            None => (first_host.as_ref(), first_host_text),
+        };
         let routed = match route(
             conn,
             snapshot,
@@ -230,14 +237,14 @@ pub async fn serve(
             );
         }
 
-        // Values that borrow the request headers, taken before they move upstream.
-        let host_value = match uri.authority() {
-            Some(a) => HeaderValue::from_str(a.as_str()).ok(),
-            None => scan.host.clone(),
-        };
-        let forwarded_host = host_value.as_ref().map(|v| match v.to_str() {
-            Ok(s) => strip_port(s).as_bytes(),
-            Err(_) => v.as_bytes(),
+        // Values that borrow the request headers, taken before they move upstream. A
+        // host that is no text goes out as it came.
+        let forwarded_host = host_value.map(|v| {
+            if raw_host.is_empty() {
+                v.as_bytes()
+            } else {
+                strip_port(raw_host).as_bytes()
+            }
         });
         let real_ip = client_ip.and_then(|ip| HeaderValue::from_str(&ip.to_string()).ok());
 
@@ -321,7 +328,7 @@ pub async fn serve(
             .map(|h| h.0.clone());
         let preserved_host = match plugin_host {
             Some(h) => Some(h),
-            None if routed.rt.route.preserve_host => host_value.clone(),
+            None if routed.rt.route.preserve_host => host_value.cloned(),
             None => None,
         };
         let mut tries = match &routed.service.destination {

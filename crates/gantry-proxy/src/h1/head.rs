@@ -9,7 +9,7 @@ use bytes::{Bytes, BytesMut};
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, StatusCode, Uri, Version};
 
-use super::raw::{Known, RawHeaders, Relayed, Span, classify};
+use super::raw::{Known, RawHeaders, Relayed, Span, classify, eq_folded};
 use crate::headers::UpstreamHeaders;
 
 /// Most header lines one message may carry (hyper's default is 100).
@@ -314,17 +314,28 @@ impl RequestFacts {
                 };
             } else if known == Known::TransferEncoding {
                 f.te_lines += 1;
-                f.te_exactly_chunked = value.trim_ascii().eq_ignore_ascii_case(b"chunked");
-                if let Some(last) = tokens().rfind(|t| !t.is_empty()) {
+                // The usual value is exactly `chunked`: no token split for it.
+                f.te_exactly_chunked = eq_folded(value, b"chunked")
+                    || value.trim_ascii().eq_ignore_ascii_case(b"chunked");
+                if f.te_exactly_chunked {
+                    f.te = Some(true);
+                } else if let Some(last) = tokens().rfind(|t| !t.is_empty()) {
                     f.te = Some(last.eq_ignore_ascii_case(b"chunked"));
                 }
             } else if known == Known::Connection {
-                for t in tokens() {
-                    f.close_token |= t.eq_ignore_ascii_case(b"close");
-                    f.keep_alive_token |= t.eq_ignore_ascii_case(b"keep-alive");
+                // Values are trimmed: the usual single token needs no split.
+                if eq_folded(value, b"keep-alive") {
+                    f.keep_alive_token = true;
+                } else if eq_folded(value, b"close") {
+                    f.close_token = true;
+                } else {
+                    for t in tokens() {
+                        f.close_token |= t.eq_ignore_ascii_case(b"close");
+                        f.keep_alive_token |= t.eq_ignore_ascii_case(b"keep-alive");
+                    }
                 }
             } else if known == Known::Expect {
-                f.expect_continue = value.eq_ignore_ascii_case(b"100-continue");
+                f.expect_continue = eq_folded(value, b"100-continue");
             }
         }
         f

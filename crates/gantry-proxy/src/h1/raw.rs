@@ -76,32 +76,32 @@ impl Known {
 /// comparison at most.
 pub fn classify(name: &[u8]) -> Option<Known> {
     let known = match name.len() {
-        2 if is(name, b"te") => Known::Te,
-        3 if is(name, b"via") => Known::Via,
-        4 if is(name, b"date") => Known::Date,
-        4 if is(name, b"host") => Known::Host,
-        5 if is(name, b"proxy") => Known::Proxy,
-        6 if is(name, b"server") => Known::Server,
-        6 if is(name, b"expect") => Known::Expect,
-        7 if is(name, b"trailer") => Known::Trailer,
-        7 if is(name, b"upgrade") => Known::Upgrade,
-        10 if is(name, b"connection") => Known::Connection,
-        10 if is(name, b"keep-alive") => Known::KeepAlive,
-        14 if is(name, b"content-length") => Known::ContentLength,
-        16 if is(name, b"proxy-connection") => Known::ProxyConnection,
-        17 if is(name, b"transfer-encoding") => Known::TransferEncoding,
-        n if n > 7 && name.get(..7).is_some_and(|p| is(p, b"x-kong-")) => Known::XKong,
+        2 if eq_folded(name, b"te") => Known::Te,
+        3 if eq_folded(name, b"via") => Known::Via,
+        4 if eq_folded(name, b"date") => Known::Date,
+        4 if eq_folded(name, b"host") => Known::Host,
+        5 if eq_folded(name, b"proxy") => Known::Proxy,
+        6 if eq_folded(name, b"server") => Known::Server,
+        6 if eq_folded(name, b"expect") => Known::Expect,
+        7 if eq_folded(name, b"trailer") => Known::Trailer,
+        7 if eq_folded(name, b"upgrade") => Known::Upgrade,
+        10 if eq_folded(name, b"connection") => Known::Connection,
+        10 if eq_folded(name, b"keep-alive") => Known::KeepAlive,
+        14 if eq_folded(name, b"content-length") => Known::ContentLength,
+        16 if eq_folded(name, b"proxy-connection") => Known::ProxyConnection,
+        17 if eq_folded(name, b"transfer-encoding") => Known::TransferEncoding,
+        n if n > 7 && name.get(..7).is_some_and(|p| eq_folded(p, b"x-kong-")) => Known::XKong,
         _ => return None,
     };
     Some(known)
 }
 
-/// `name` is `lit` (lowercase letters and `-`) in any case. Letters compare with bit
+/// `name` is `lit` (lowercase letters, digits and `-`) in any case. Letters compare with bit
 /// 0x20 forced on and other bytes exactly, so this is exact for any input. With `N`
 /// fixed it compiles to two or three overlapping word compares (byte-wise folding cost
 /// ~50 instructions per header line, and this runs for every line of every message).
 #[inline(always)]
-fn is<const N: usize>(name: &[u8], lit: &[u8; N]) -> bool {
+pub(crate) fn eq_folded<const N: usize>(name: &[u8], lit: &[u8; N]) -> bool {
     if name.len() != N {
         return false;
     }
