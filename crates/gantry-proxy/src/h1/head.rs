@@ -121,11 +121,31 @@ fn oversized(buf: &[u8]) -> HeadError {
     }
 }
 
+thread_local! {
+    /// Each worker's scratch list of a request head's lines: filled, read and cleared
+    /// within one `parse_request`. A `[Span; MAX_HEADERS]` on the stack instead cost
+    /// ~350 instructions per message just to initialise.
+    static REQUEST_SPANS: std::cell::RefCell<Vec<Span>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// Parses a request head from the front of `buf`. `Ok(None)`: not complete yet (read
 /// more). On success the head's bytes are removed from `buf`.
 pub fn parse_request(buf: &mut BytesMut) -> Result<Option<RequestHead>, HeadError> {
-    let mut spans = [Span::default(); MAX_HEADERS];
-    let (len, method, target, version, count) = {
+    REQUEST_SPANS.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut spans) => {
+            spans.clear();
+            parse_request_with(buf, &mut spans)
+        }
+        Err(_) => parse_request_with(buf, &mut Vec::new()),
+    })
+}
+
+/// [`parse_request`] with `spans` (empty) to put the lines in.
+fn parse_request_with(
+    buf: &mut BytesMut,
+    spans: &mut Vec<Span>,
+) -> Result<Option<RequestHead>, HeadError> {
+    let (len, method, target, version) = {
         let mut raw = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
         let mut req = httparse::Request::new(&mut []);
         let status = req
@@ -144,13 +164,11 @@ pub fn parse_request(buf: &mut BytesMut) -> Result<Option<RequestHead>, HeadErro
             return Err(oversized(buf));
         }
         let base = buf.as_ptr();
-        for (slot, h) in spans.iter_mut().zip(req.headers.iter()) {
-            *slot = Span {
-                name: span_of(base, h.name.as_bytes()),
-                value: span_of(base, h.value),
-                known: classify(h.name.as_bytes()),
-            };
-        }
+        spans.extend(req.headers.iter().map(|h| Span {
+            name: span_of(base, h.name.as_bytes()),
+            value: span_of(base, h.value),
+            known: classify(h.name.as_bytes()),
+        }));
         let method = req.method.ok_or(HeadError::Invalid("missing method"))?;
         let method = Method::from_bytes(method.as_bytes())
             .map_err(|_| HeadError::Invalid("invalid method"))?;
@@ -164,12 +182,12 @@ pub fn parse_request(buf: &mut BytesMut) -> Result<Option<RequestHead>, HeadErro
         } else {
             Version::HTTP_11
         };
-        (len, method, target, version, req.headers.len())
+        (len, method, target, version)
     };
     let head = buf.split_to(len).freeze();
     let uri = Uri::from_maybe_shared(head.slice(range(target)))
         .map_err(|_| HeadError::Invalid("invalid request target"))?;
-    let spans = spans.get(..count).unwrap_or(&[]);
+    let spans = &spans[..];
     // One pass over the raw lines for what the codec itself needs, before the map.
     let facts = RequestFacts::of(&head, spans);
     // nginx's order: duplicate lines of its single-valued headers, a missing `Host`
@@ -204,8 +222,7 @@ pub fn parse_response(
     buf: &mut BytesMut,
     method: &Method,
 ) -> Result<Option<ResponseHead>, HeadError> {
-    let mut spans = [Span::default(); MAX_HEADERS];
-    let (len, code, version, count) = {
+    let (len, code, version, spans) = {
         let mut raw = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
         let mut resp = httparse::Response::new(&mut []);
         let status = httparse::ParserConfig::default()
@@ -222,24 +239,26 @@ pub fn parse_response(
             return Err(HeadError::TooLarge);
         }
         let base = buf.as_ptr();
-        for (slot, h) in spans.iter_mut().zip(resp.headers.iter()) {
-            *slot = Span {
+        // Kept with the response (relaying copies the lines from it): built in place.
+        let spans: Vec<Span> = resp
+            .headers
+            .iter()
+            .map(|h| Span {
                 name: span_of(base, h.name.as_bytes()),
                 value: span_of(base, h.value),
                 known: classify(h.name.as_bytes()),
-            };
-        }
+            })
+            .collect();
         let version = if resp.version == Some(0) {
             Version::HTTP_10
         } else {
             Version::HTTP_11
         };
-        (len, resp.code.unwrap_or(0), version, resp.headers.len())
+        (len, resp.code.unwrap_or(0), version, spans)
     };
     let head = buf.split_to(len).freeze();
     let status = StatusCode::from_u16(code).map_err(|_| HeadError::Invalid("invalid status"))?;
-    let spans = spans.get(..count).unwrap_or(&[]);
-    let facts = RequestFacts::of(&head, spans);
+    let facts = RequestFacts::of(&head, &spans);
     let framing = response_framing(&facts, status, method)?;
     let keep_alive = framing != Framing::Close
         && if version == Version::HTTP_10 {
@@ -247,7 +266,7 @@ pub fn parse_response(
         } else {
             !facts.close_token
         };
-    let headers = RawHeaders::new(head, spans.to_vec());
+    let headers = RawHeaders::new(head, spans);
     Ok(Some(ResponseHead {
         status,
         version,
