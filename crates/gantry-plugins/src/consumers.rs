@@ -41,20 +41,48 @@ pub struct ConsumerInfo {
     id_header: HeaderValue,
     username_header: Option<HeaderValue>,
     custom_id_header: Option<HeaderValue>,
+    /// Its `X-Consumer-*` lines as HTTP/1.1 writes them, in [`ConsumerHeaders::for_each`]
+    /// order: one copy per request instead of three lines of four pieces each.
+    wire: Box<[u8]>,
+}
+
+/// `name: value\r\n` for each present value.
+fn wire_lines<'a>(
+    lines: impl IntoIterator<Item = (&'a HeaderName, Option<&'a HeaderValue>)>,
+) -> Box<[u8]> {
+    let mut out = Vec::new();
+    for (name, value) in lines {
+        if let Some(v) = value {
+            out.extend_from_slice(name.as_str().as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(v.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+    out.into_boxed_slice()
 }
 
 impl ConsumerInfo {
     /// Prepares a consumer.
     pub fn new(c: &Consumer) -> Self {
         let hv = |s: &Option<String>| s.as_deref().and_then(|s| HeaderValue::from_str(s).ok());
+        let id_header =
+            HeaderValue::from_str(&c.id.to_string()).unwrap_or(HeaderValue::from_static(""));
+        let username_header = hv(&c.username);
+        let custom_id_header = hv(&c.custom_id);
+        let wire = wire_lines([
+            (&CONSUMER_ID, Some(&id_header)),
+            (&CONSUMER_CUSTOM_ID, custom_id_header.as_ref()),
+            (&CONSUMER_USERNAME, username_header.as_ref()),
+        ]);
         ConsumerInfo {
             id: c.id,
             username: c.username.clone(),
             custom_id: c.custom_id.clone(),
-            id_header: HeaderValue::from_str(&c.id.to_string())
-                .unwrap_or(HeaderValue::from_static("")),
-            username_header: hv(&c.username),
-            custom_id_header: hv(&c.custom_id),
+            id_header,
+            username_header,
+            custom_id_header,
+            wire,
         }
     }
 }
@@ -68,14 +96,19 @@ pub struct CredentialInfo {
     pub consumer_id: Uuid,
     /// `X-Credential-Identifier` (key-auth: id; basic/hmac: username; jwt: key).
     pub identifier: HeaderValue,
+    /// That line as HTTP/1.1 writes it.
+    wire: Box<[u8]>,
 }
 
 impl CredentialInfo {
     fn new(id: Uuid, consumer_id: Uuid, identifier: &str) -> Arc<Self> {
+        let identifier = HeaderValue::from_str(identifier).unwrap_or(HeaderValue::from_static(""));
+        let wire = wire_lines([(&CREDENTIAL_IDENTIFIER, Some(&identifier))]);
         Arc::new(CredentialInfo {
             id,
             consumer_id,
-            identifier: HeaderValue::from_str(identifier).unwrap_or(HeaderValue::from_static("")),
+            identifier,
+            wire,
         })
     }
 }
@@ -381,6 +414,18 @@ impl ConsumerHeaders {
         }
     }
 
+    /// The same lines as [`Self::for_each`] gives them, written as HTTP/1.1 header
+    /// lines (`name: value\r\n`), from blocks prepared with the configuration.
+    pub fn write_wire(&self, out: &mut Vec<u8>) {
+        if let Some(c) = self.consumer.as_deref() {
+            out.extend_from_slice(&c.wire);
+        }
+        match self.credential.as_deref() {
+            Some(cred) => out.extend_from_slice(&cred.wire),
+            None => out.extend_from_slice(b"x-anonymous-consumer: true\r\n"),
+        }
+    }
+
     /// Whether `name` is one of them (so a client's line of that name is dropped).
     pub fn names(name: &str) -> bool {
         matches!(
@@ -421,6 +466,56 @@ pub fn authenticate_anonymous(
             let msg = format!("anonymous consumer {anonymous} is configured but doesn't exist");
             tracing::error!("{msg}");
             ctx.reject(http::StatusCode::INTERNAL_SERVER_ERROR, &msg)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// `write_wire` writes exactly the lines `for_each` gives, in the same order.
+    #[test]
+    fn prepared_wire_lines_match_the_header_pairs() {
+        let consumer = |username: Option<&str>, custom_id: Option<&str>| {
+            Arc::new(ConsumerInfo::new(&Consumer {
+                id: Uuid::from_u128(7),
+                created_at: 0,
+                updated_at: 0,
+                username: username.map(str::to_owned),
+                custom_id: custom_id.map(str::to_owned),
+                tags: None,
+            }))
+        };
+        let credential = CredentialInfo::new(Uuid::from_u128(9), Uuid::from_u128(7), "cred-1");
+        let cases = [
+            (
+                Some(consumer(Some("alice"), Some("c-1"))),
+                Some(credential.clone()),
+            ),
+            (Some(consumer(None, Some("c-2"))), Some(credential.clone())),
+            (Some(consumer(Some("bob"), None)), None),
+            (None, None),
+        ];
+        for (consumer, credential) in cases {
+            let h = ConsumerHeaders {
+                consumer,
+                credential,
+            };
+            let mut pairs = Vec::new();
+            h.for_each(|n, v| {
+                pairs.extend_from_slice(n);
+                pairs.extend_from_slice(b": ");
+                pairs.extend_from_slice(v);
+                pairs.extend_from_slice(b"\r\n");
+            });
+            let mut wire = Vec::new();
+            h.write_wire(&mut wire);
+            assert_eq!(
+                String::from_utf8(wire).unwrap(),
+                String::from_utf8(pairs).unwrap()
+            );
         }
     }
 }

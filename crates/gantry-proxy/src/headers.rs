@@ -333,15 +333,16 @@ impl<'a> UpstreamHeaders<'a> {
 
     /// The client's headers that go upstream unchanged, then Kong's (the caller adds
     /// `Host` and the framing).
-    pub fn for_each(&self, headers: &HeaderMap, mut f: impl FnMut(&[u8], &[u8])) {
+    pub fn for_each(&self, headers: &HeaderMap, mut f: impl LineSink) {
         for (name, value) in headers {
             if self.forwards(name) {
-                f(name.as_str().as_bytes(), value.as_bytes());
+                f.line(name.as_str().as_bytes(), value.as_bytes());
             }
         }
         if let Some(c) = self.consumer {
-            c.for_each(&mut f);
+            f.consumer(c);
         }
+        let mut f = |name: &[u8], value: &[u8]| f.line(name, value);
         if self.te_trailers {
             f(b"te", b"trailers");
         }
@@ -370,6 +371,22 @@ impl<'a> UpstreamHeaders<'a> {
         if let Some(v) = self.request_id {
             f(b"x-kong-request-id", v);
         }
+    }
+}
+
+/// Where [`UpstreamHeaders::for_each`] puts the lines: any `FnMut(name, value)`, or a
+/// writer that takes the consumer headers' prepared HTTP/1.1 lines whole.
+pub trait LineSink {
+    fn line(&mut self, name: &[u8], value: &[u8]);
+
+    fn consumer(&mut self, c: &ConsumerHeaders) {
+        c.for_each(|n, v| self.line(n, v));
+    }
+}
+
+impl<F: FnMut(&[u8], &[u8])> LineSink for F {
+    fn line(&mut self, name: &[u8], value: &[u8]) {
+        self(name, value);
     }
 }
 
@@ -422,7 +439,7 @@ mod tests {
         let scan = crate::downstream::HeaderScan::of(h);
         let u = UpstreamHeaders::new(h, &scan, &f, opts);
         let mut out = Vec::new();
-        u.for_each(h, |n, v| {
+        u.for_each(h, |n: &[u8], v: &[u8]| {
             out.push((
                 String::from_utf8(n.to_vec()).unwrap(),
                 String::from_utf8(v.to_vec()).unwrap(),
@@ -498,7 +515,7 @@ mod tests {
         let scan = crate::downstream::HeaderScan::of(&h);
         let u = UpstreamHeaders::new(&h, &scan, &f, &HeaderOptions::default());
         let mut names = Vec::new();
-        u.for_each(&h, |n, _| names.push(n.to_vec()));
+        u.for_each(&h, |n: &[u8], _: &[u8]| names.push(n.to_vec()));
         assert!(!names.iter().any(|n| n == b"x-forwarded-prefix"));
     }
 

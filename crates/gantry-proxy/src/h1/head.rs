@@ -10,7 +10,8 @@ use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, StatusCode, Uri, Version};
 
 use super::raw::{Known, RawHeaders, Relayed, Span, classify, eq_folded};
-use crate::headers::UpstreamHeaders;
+use crate::headers::{LineSink, UpstreamHeaders};
+use gantry_plugins::ConsumerHeaders;
 
 /// Most header lines one message may carry (hyper's default is 100).
 pub const MAX_HEADERS: usize = 128;
@@ -512,14 +513,25 @@ pub fn write_request_head(
     out.extend_from_slice(b" HTTP/1.1\r\nhost: ");
     out.extend_from_slice(host.as_bytes());
     out.extend_from_slice(b"\r\n");
-    kong.for_each(headers, |name, value| {
-        out.extend_from_slice(name);
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value);
-        out.extend_from_slice(b"\r\n");
-    });
+    kong.for_each(headers, H1Lines(out));
     write_framing(out, framing);
     out.extend_from_slice(b"\r\n");
+}
+
+/// Upstream request lines written as HTTP/1.1.
+struct H1Lines<'o>(&'o mut Vec<u8>);
+
+impl LineSink for H1Lines<'_> {
+    fn line(&mut self, name: &[u8], value: &[u8]) {
+        self.0.extend_from_slice(name);
+        self.0.extend_from_slice(b": ");
+        self.0.extend_from_slice(value);
+        self.0.extend_from_slice(b"\r\n");
+    }
+
+    fn consumer(&mut self, c: &ConsumerHeaders) {
+        c.write_wire(self.0);
+    }
 }
 
 /// What the client connection does after a response.
