@@ -180,10 +180,11 @@ pub async fn serve(
         // The host as routing and the upstream headers see it (after `rewrite`).
         let first_host = scan.host_value(&uri);
         let first_host_text = host_text(&uri, first_host.as_ref());
+        let first_host_name = strip_port(first_host_text);
         let mut rewritten_host = None;
         // Plugins: `rewrite` (global plugins) runs before routing and may change headers.
         if let Some(set) = snapshot.plugins.as_ref() {
-            let host = strip_port(first_host_text);
+            let host = first_host_name;
             let facts = plugin_phase::RequestFacts {
                 method: method.clone(),
                 uri: &uri,
@@ -208,9 +209,12 @@ pub async fn serve(
                 rewritten_host = Some(scan.host_value(&uri));
             }
         }
-        let (host_value, raw_host) = match &rewritten_host {
-            Some(v) => (v.as_ref(), host_text(&uri, v.as_ref())),
-            None => (first_host.as_ref(), first_host_text),
+        let (host_value, raw_host, host_name) = match &rewritten_host {
+            Some(v) => {
+                let text = host_text(&uri, v.as_ref());
+                (v.as_ref(), text, strip_port(text))
+            }
+            None => (first_host.as_ref(), first_host_text, first_host_name),
         };
         let routed = match route(
             conn,
@@ -243,7 +247,7 @@ pub async fn serve(
             if raw_host.is_empty() {
                 v.as_bytes()
             } else {
-                strip_port(raw_host).as_bytes()
+                host_name.as_bytes()
             }
         });
         let real_ip = client_ip.and_then(|ip| HeaderValue::from_str(&ip.to_string()).ok());
