@@ -354,7 +354,7 @@ pub async fn serve(
                     consumer: consumer_id.as_deref(),
                     client_ip: Some(client_ip.unwrap_or(conn.peer.ip())),
                     headers: Some(&headers),
-                    path: std::str::from_utf8(&routed.matched.normalized_path).ok(),
+                    path: routed.matched.normalized_str(),
                     query: uri.query(),
                     uri_captures: captures.map(|c| UriCaptures {
                         named: &c.named,

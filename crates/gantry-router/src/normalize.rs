@@ -192,6 +192,19 @@ fn remove_dot_segments(input: &[u8]) -> Vec<u8> {
     out
 }
 
+/// [`escape_path`] of an owned path: when nothing needs escaping the bytes become the
+/// string as they are (one UTF-8 check, no copy).
+pub fn escape_path_owned(path: Vec<u8>) -> String {
+    if path.iter().all(|b| is_forwarded_raw(*b)) {
+        match String::from_utf8(path) {
+            Ok(s) => s,
+            Err(e) => escape_path(e.as_bytes()).into_owned(),
+        }
+    } else {
+        escape_path(&path).into_owned()
+    }
+}
+
 /// Re-escapes a (normalized) path for forwarding upstream, as Kong's `escape` does:
 /// every byte outside `A-Za-z0-9` and `!#$&'()*+,/:;=?@[]-_.~%` becomes `%XX`
 /// (upper-case hex). The result is always ASCII.

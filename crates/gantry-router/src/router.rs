@@ -12,7 +12,7 @@ use crate::RouterError;
 use crate::compile::{compile_route, is_http_route, split_host_port};
 use crate::index::Index;
 use crate::matcher::{Captures, Facts, Matched, Matcher, PathCond};
-use crate::normalize::{escape_path, normalize_path, strip_query};
+use crate::normalize::{escape_path_owned, normalize_path, strip_query};
 use crate::upstream::upstream_path_v0;
 
 /// The request attributes the router looks at. Built by the proxy per request; borrows
@@ -55,20 +55,34 @@ pub struct RouteMatch {
     /// prefix, or the whole regex match); `None` when the route has no `paths`. Read it
     /// with [`RouteMatch::matched_path`].
     matched: Option<(u32, u32)>,
-    /// The normalized request path (query string removed), as matched and as forwarded.
-    pub normalized_path: Vec<u8>,
+    /// The normalized request path (query string removed), as matched and as forwarded:
+    /// as text when it is UTF-8 (read with [`RouteMatch::normalized_path`]).
+    normalized: Result<String, Vec<u8>>,
     /// `uri_captures`: present only when the matched regexes produced at least two entries
     /// (whole match plus a group), as in Kong.
     pub captures: Option<Captures>,
 }
 
 impl RouteMatch {
+    /// The normalized request path (query string removed), as matched and as forwarded.
+    pub fn normalized_path(&self) -> &[u8] {
+        match &self.normalized {
+            Ok(s) => s.as_bytes(),
+            Err(b) => b,
+        }
+    }
+
+    /// [`Self::normalized_path`] when it is UTF-8 (checked once, when it was matched).
+    pub fn normalized_str(&self) -> Option<&str> {
+        self.normalized.as_deref().ok()
+    }
+
     /// What the route's path condition matched: the literal prefix, or the whole regex
-    /// match. `None` when the route has no `paths`.
+    /// match. `None` when the route has no `paths` (a path that is not UTF-8 matches
+    /// no route that has).
     pub fn matched_path(&self) -> Option<&str> {
         let (start, end) = self.matched?;
-        let bytes = self.normalized_path.get(start as usize..end as usize)?;
-        std::str::from_utf8(bytes).ok()
+        self.normalized_str()?.get(start as usize..end as usize)
     }
 
     /// Kong's `match_t.prefix`: the matched path when the route strips it.
@@ -87,7 +101,7 @@ impl RouteMatch {
             service_path,
             self.strip_path,
             self.matched_path().map(str::as_bytes),
-            &self.normalized_path,
+            self.normalized_path(),
         )
     }
 
@@ -95,13 +109,7 @@ impl RouteMatch {
     /// not part of it: append the client's raw query (Kong forwards it untouched,
     /// including a lone trailing `?`).
     pub fn upstream_path(&self, service_path: Option<&str>) -> String {
-        let raw = self.upstream_path_raw(service_path);
-        match escape_path(&raw) {
-            // Nothing to escape: the bytes are already the string (no second copy).
-            std::borrow::Cow::Borrowed(_) => String::from_utf8(raw)
-                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
-            std::borrow::Cow::Owned(escaped) => escaped,
-        }
+        escape_path_owned(self.upstream_path_raw(service_path))
     }
 }
 
@@ -232,7 +240,10 @@ impl Router {
             strip_path: route.strip_path,
             // Kong treats an empty match as no match value (filtered above).
             matched,
-            normalized_path: normalized.into_owned(),
+            normalized: match path {
+                Some(p) => Ok(p.to_owned()),
+                None => Err(normalized.into_owned()),
+            },
             captures: hit.captures.filter(|c| c.len() >= 2),
         })
     }
