@@ -342,34 +342,33 @@ impl<'a> UpstreamHeaders<'a> {
         if let Some(c) = self.consumer {
             f.consumer(c);
         }
-        let mut f = |name: &[u8], value: &[u8]| f.line(name, value);
         if self.te_trailers {
-            f(b"te", b"trailers");
+            f.ours(b"te: ", b"trailers");
         }
-        f(
-            b"x-forwarded-for",
+        f.ours(
+            b"x-forwarded-for: ",
             self.forwarded_for.as_deref().unwrap_or(self.real_ip),
         );
-        f(b"x-real-ip", self.real_ip);
+        f.ours(b"x-real-ip: ", self.real_ip);
         let managed = [
-            (&b"x-forwarded-proto"[..], &self.proto),
-            (b"x-forwarded-host", &self.host),
-            (b"x-forwarded-port", &self.port),
-            (b"x-forwarded-path", &self.path),
-            (b"x-forwarded-prefix", &self.prefix),
+            (&b"x-forwarded-proto: "[..], &self.proto),
+            (b"x-forwarded-host: ", &self.host),
+            (b"x-forwarded-port: ", &self.port),
+            (b"x-forwarded-path: ", &self.path),
+            (b"x-forwarded-prefix: ", &self.prefix),
         ];
         for (name, m) in managed {
             if let Managed::Set(v) = m {
-                f(name, v);
+                f.ours(name, v);
             }
         }
         match &self.via {
-            Some(Via::Ours(v)) => f(b"via", v),
-            Some(Via::Appended(v)) => f(b"via", v),
+            Some(Via::Ours(v)) => f.ours(b"via: ", v),
+            Some(Via::Appended(v)) => f.ours(b"via: ", v),
             None => {}
         }
         if let Some(v) = self.request_id {
-            f(b"x-kong-request-id", v);
+            f.ours(b"x-kong-request-id: ", v);
         }
     }
 }
@@ -381,6 +380,12 @@ pub trait LineSink {
 
     fn consumer(&mut self, c: &ConsumerHeaders) {
         c.for_each(|n, v| self.line(n, v));
+    }
+
+    /// One of Kong's own lines: `start` is its lowercase name and `": "` (a writer
+    /// copies the two as one piece).
+    fn ours(&mut self, start: &'static [u8], value: &[u8]) {
+        self.line(start.strip_suffix(b": ").unwrap_or(start), value);
     }
 }
 

@@ -532,6 +532,12 @@ impl LineSink for H1Lines<'_> {
     fn consumer(&mut self, c: &ConsumerHeaders) {
         c.write_wire(self.0);
     }
+
+    fn ours(&mut self, start: &'static [u8], value: &[u8]) {
+        self.0.extend_from_slice(start);
+        self.0.extend_from_slice(value);
+        self.0.extend_from_slice(b"\r\n");
+    }
 }
 
 /// What the client connection does after a response.

@@ -379,3 +379,64 @@ fn relayed_lines_ending_in_a_bare_lf_go_out_with_crlf() {
         "{s:?}"
     );
 }
+
+/// The HTTP/1.1 writer's shortcuts (Kong's lines with their name and `": "` as one
+/// piece) write exactly the lines `for_each` gives as pairs, in order.
+#[test]
+fn request_head_lines_equal_the_upstream_header_pairs() {
+    static IP: HeaderValue = HeaderValue::from_static("10.0.0.7");
+    static PORT: HeaderValue = HeaderValue::from_static("8000");
+    static ID: std::sync::LazyLock<crate::request_id::RequestId> =
+        std::sync::LazyLock::new(crate::request_id::RequestId::generate);
+    let mut h = HeaderMap::new();
+    h.insert("x-a", HeaderValue::from_static("1"));
+    h.insert("te", HeaderValue::from_static("trailers"));
+    h.insert("x-forwarded-for", HeaderValue::from_static("1.2.3.4"));
+    let facts = crate::headers::ForwardedFacts {
+        client_ip: &IP,
+        trusted: true,
+        scheme: crate::headers::scheme_value(true),
+        host: Some(b"example.com"),
+        listener_port: &PORT,
+        path: "/a/b",
+        prefix: Some("/a"),
+        version: Version::HTTP_11,
+        request_id: &ID,
+    };
+    let scan = crate::downstream::HeaderScan::of(&h);
+    let opts = crate::headers::HeaderOptions::default();
+    let kong = crate::headers::UpstreamHeaders::new(&h, &scan, &facts, &opts);
+    let mut pairs = Vec::new();
+    kong.for_each(&h, |n: &[u8], v: &[u8]| {
+        pairs.extend_from_slice(n);
+        pairs.extend_from_slice(b": ");
+        pairs.extend_from_slice(v);
+        pairs.extend_from_slice(b"\r\n");
+    });
+    assert!(
+        pairs.windows(10).any(|w| w == b"x-real-ip:"),
+        "{}",
+        String::from_utf8_lossy(&pairs)
+    );
+    let host = HeaderValue::from_static("example.com");
+    let mut out = Vec::new();
+    write_request_head(
+        &mut out,
+        &Method::GET,
+        "/",
+        &h,
+        &kong,
+        &host,
+        Framing::Empty,
+    );
+    let expected = [
+        &b"GET / HTTP/1.1\r\nhost: example.com\r\n"[..],
+        &pairs,
+        b"\r\n",
+    ]
+    .concat();
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        String::from_utf8(expected).unwrap()
+    );
+}
