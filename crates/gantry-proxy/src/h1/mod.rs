@@ -1,7 +1,9 @@
 //! Gantry's own HTTP/1.1 on both sides of the proxy, driven inline by each
 //! connection's task: [`server`] reads client requests and writes responses,
 //! [`client`] talks to upstreams over pooled connections, [`head`] and [`chunked`] are
-//! the wire format, [`io`] the transport pieces, [`date`] the cached `Date` value.
+//! the wire format ([`raw`] an upstream response's lines as received), [`io`] the
+//! transport pieces, [`date`] the cached `Date` value, [`name_cache`] each worker's
+//! recently seen header names.
 //!
 //! Why not hyper here: hyper's HTTP/1 server and client each run a dispatcher state
 //! machine, and its client puts every upstream connection in a task of its own fed
