@@ -9,8 +9,8 @@ use std::cell::RefCell;
 use http::header::{HeaderName, InvalidHeaderName};
 
 /// Slots per worker thread, direct-mapped by length and first and last byte: the dozen
-/// or so names of a browser's request land in different slots, so a stream of such
-/// requests finds every name after the first.
+/// or so names of a browser's request mostly land in different slots (two that share one
+/// take turns and miss; the answer is right either way).
 const SLOTS: usize = 64;
 /// Longer names are not remembered (a hostile client cannot pin big ones).
 const MAX_LEN: usize = 40;
