@@ -8,7 +8,8 @@
 #
 #   cargo build --release -p gantry
 #   bench/cpu-split.sh                       # saturating: wrk -c50, 6 pairs of 5 s (~1.5 min)
-#   MODE=rate bench/cpu-split.sh             # ~2k req/s: 20 connections, 5-15 ms think time
+#   MODE=rate DUR=20 bench/cpu-split.sh      # ~2k req/s: 20 connections, 5-15 ms think time
+#                                            # (runs use ~0.4 s CPU per 5 s: long ones beat tick rounding)
 #   CONSUMERS=10000 STRACE=1 REPS=4 bench/cpu-split.sh
 #
 # Layout: the proxies on CPU 0, origin and wrk on CPU 1, one worker each. Kernel time is
