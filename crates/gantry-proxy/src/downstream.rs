@@ -162,8 +162,10 @@ mod tests {
 
     #[test]
     fn real_ip_only_from_trusted_peers() {
-        let mut opts = ProxyOptions::default();
-        opts.trusted_ips = vec!["10.0.0.0/8".parse().unwrap_or_else(|_| IpNet::default())];
+        let mut opts = ProxyOptions {
+            trusted_ips: vec!["10.0.0.0/8".parse().unwrap_or_else(|_| IpNet::default())],
+            ..ProxyOptions::default()
+        };
         let mut h = HeaderMap::new();
         h.insert("x-real-ip", HeaderValue::from_static("1.2.3.4"));
         assert_eq!(

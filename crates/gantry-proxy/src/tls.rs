@@ -304,6 +304,7 @@ impl ServerCertVerifier for NoVerify {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::panic, clippy::unwrap_used)]
     use super::*;
 
     fn self_signed(name: &str) -> (String, String) {
@@ -352,7 +353,7 @@ mod tests {
         ];
         let store = CertStore::build(&[a.clone(), b.clone(), c.clone(), d.clone()], &snis)
             .unwrap_or_else(|e| panic!("{e}"));
-        let id = |p: Option<&Pairs>| p.map(|p| Arc::as_ptr(p));
+        let id = |p: Option<&Pairs>| p.map(Arc::as_ptr);
         assert_eq!(
             id(store.lookup(Some("api.example.com"))),
             id(store.exact.get("api.example.com"))

@@ -243,8 +243,10 @@ async fn keepalive_pool_size_zero_disables_reuse() {
 async fn body_over_client_max_body_size_is_413() {
     let o = origin().await;
     let cfg = one_route("127.0.0.1", o.addr.port(), None, &["/"]);
-    let mut opts = ProxyOptions::default();
-    opts.client_max_body_size = Some(1024);
+    let opts = ProxyOptions {
+        client_max_body_size: Some(1024),
+        ..ProxyOptions::default()
+    };
     let p = Proxy::start(&cfg, opts);
     let req = Request::post("/")
         .header("host", "x")
@@ -328,8 +330,10 @@ async fn preserve_host_and_headers_off() {
     let o = origin().await;
     let mut cfg = one_route("127.0.0.1", o.addr.port(), None, &["/"]);
     std::sync::Arc::make_mut(&mut cfg.routes[0]).preserve_host = true;
-    let mut opts = ProxyOptions::default();
-    opts.headers = gantry_proxy::headers::HeaderOptions::off();
+    let opts = ProxyOptions {
+        headers: gantry_proxy::headers::HeaderOptions::off(),
+        ..ProxyOptions::default()
+    };
     let p = Proxy::start(&cfg, opts);
     let got = get_ok(p.addr, "/").await;
     assert_eq!(got.json()["headers"]["host"], "example.test");
@@ -567,8 +571,10 @@ async fn unknown_transfer_encoding_is_openrestys_501_page() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chunked_body_over_limit_is_413() {
     let o = origin().await;
-    let mut opts = ProxyOptions::default();
-    opts.client_max_body_size = Some(100);
+    let opts = ProxyOptions {
+        client_max_body_size: Some(100),
+        ..ProxyOptions::default()
+    };
     let p = Proxy::start(&one_route("127.0.0.1", o.addr.port(), None, &["/"]), opts);
     let mut req = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
     req.extend_from_slice(b"c8\r\n");

@@ -107,7 +107,7 @@ enum ConfigCommand {
 }
 
 fn load_settings(opts: &ConfOpts) -> anyhow::Result<(Settings, Vec<gantry_config::Warning>)> {
-    let mut env: Vec<(String, String)> = gantry_config::process_env().into_iter().collect();
+    let mut env: Vec<(String, String)> = gantry_config::process_env().collect();
     if let Some(p) = &opts.prefix {
         env.push(("GANTRY_PREFIX".to_string(), p.display().to_string()));
     }

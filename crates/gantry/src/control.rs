@@ -15,13 +15,13 @@ pub fn pid_file(prefix: &Path) -> PathBuf {
 
 /// Writes this process's pid, refusing when another live node owns the prefix.
 pub fn write_pid(prefix: &Path) -> anyhow::Result<PathBuf> {
-    if let Some(pid) = running_pid(prefix) {
-        if pid != std::process::id() as i32 {
-            bail!(
-                "Gantry is already running in {} (pid {pid})",
-                prefix.display()
-            );
-        }
+    if let Some(pid) = running_pid(prefix)
+        && pid != std::process::id() as i32
+    {
+        bail!(
+            "Gantry is already running in {} (pid {pid})",
+            prefix.display()
+        );
     }
     let path = pid_file(prefix);
     if let Some(dir) = path.parent() {

@@ -65,6 +65,7 @@ impl Cached {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     #[test]
     fn is_an_http_date() {
         let mut out = Vec::new();

@@ -278,8 +278,66 @@ impl IdleTimer {
     }
 }
 
+/// Read buffer size of a connection, either side.
+pub const READ_BUF: usize = 8 * 1024;
+
+/// Below this much free room a read makes room first. Messages are split off the
+/// front of the buffer, so its free room shrinks with each; at 1 KiB, a 1.2 KiB
+/// response (head and a 1 KiB body, sent in one segment) often took two reads and
+/// went to the client in two writes. Making room is cheap once the earlier messages'
+/// bytes are dropped: the buffer is reused in place.
+const MIN_READ_ROOM: usize = READ_BUF / 2;
+
+/// Polls one read of what is available into `buf`, making room first.
+pub fn poll_read_some<R: AsyncRead + Unpin + ?Sized>(
+    io: &mut R,
+    cx: &mut Context<'_>,
+    buf: &mut BytesMut,
+) -> Poll<io::Result<usize>> {
+    if buf.capacity() - buf.len() < MIN_READ_ROOM {
+        buf.reserve(READ_BUF);
+    }
+    tokio_util::io::poll_read_buf(Pin::new(io), cx, buf)
+}
+
+/// Reads what is available into `buf`.
+pub async fn read_some<R: AsyncRead + Unpin + ?Sized>(
+    io: &mut R,
+    buf: &mut BytesMut,
+) -> io::Result<usize> {
+    poll_fn(|cx| poll_read_some(&mut *io, cx, buf)).await
+}
+
+/// Writes all of `head` then all of `body` with as few syscalls as the stream allows
+/// (one `writev` when it takes both).
+pub async fn write_two<W: AsyncWrite + Unpin + ?Sized>(
+    w: &mut W,
+    mut head: &[u8],
+    mut body: &[u8],
+) -> io::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    while !head.is_empty() || !body.is_empty() {
+        let n = if head.is_empty() {
+            w.write(body).await?
+        } else if body.is_empty() {
+            w.write(head).await?
+        } else {
+            let slices = [io::IoSlice::new(head), io::IoSlice::new(body)];
+            w.write_vectored(&slices).await?
+        };
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        let from_head = n.min(head.len());
+        head = head.get(from_head..).unwrap_or(&[]);
+        body = body.get(n - from_head..).unwrap_or(&[]);
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
 
     /// Runs `fut` but fails the test (instead of hanging it) when no timer wakes it.
@@ -379,61 +437,4 @@ mod tests {
             assert!(r.is_ok());
         }
     }
-}
-
-/// Read buffer size of a connection, either side.
-pub const READ_BUF: usize = 8 * 1024;
-
-/// Below this much free room a read makes room first. Messages are split off the
-/// front of the buffer, so its free room shrinks with each; at 1 KiB, a 1.2 KiB
-/// response (head and a 1 KiB body, sent in one segment) often took two reads and
-/// went to the client in two writes. Making room is cheap once the earlier messages'
-/// bytes are dropped: the buffer is reused in place.
-const MIN_READ_ROOM: usize = READ_BUF / 2;
-
-/// Polls one read of what is available into `buf`, making room first.
-pub fn poll_read_some<R: AsyncRead + Unpin + ?Sized>(
-    io: &mut R,
-    cx: &mut Context<'_>,
-    buf: &mut BytesMut,
-) -> Poll<io::Result<usize>> {
-    if buf.capacity() - buf.len() < MIN_READ_ROOM {
-        buf.reserve(READ_BUF);
-    }
-    tokio_util::io::poll_read_buf(Pin::new(io), cx, buf)
-}
-
-/// Reads what is available into `buf`.
-pub async fn read_some<R: AsyncRead + Unpin + ?Sized>(
-    io: &mut R,
-    buf: &mut BytesMut,
-) -> io::Result<usize> {
-    poll_fn(|cx| poll_read_some(&mut *io, cx, buf)).await
-}
-
-/// Writes all of `head` then all of `body` with as few syscalls as the stream allows
-/// (one `writev` when it takes both).
-pub async fn write_two<W: AsyncWrite + Unpin + ?Sized>(
-    w: &mut W,
-    mut head: &[u8],
-    mut body: &[u8],
-) -> io::Result<()> {
-    use tokio::io::AsyncWriteExt;
-    while !head.is_empty() || !body.is_empty() {
-        let n = if head.is_empty() {
-            w.write(body).await?
-        } else if body.is_empty() {
-            w.write(head).await?
-        } else {
-            let slices = [io::IoSlice::new(head), io::IoSlice::new(body)];
-            w.write_vectored(&slices).await?
-        };
-        if n == 0 {
-            return Err(io::ErrorKind::WriteZero.into());
-        }
-        let from_head = n.min(head.len());
-        head = head.get(from_head..).unwrap_or(&[]);
-        body = body.get(n - from_head..).unwrap_or(&[]);
-    }
-    Ok(())
 }
