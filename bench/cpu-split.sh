@@ -51,17 +51,7 @@ EOF
 nginx_conf "$D/origin" 'server { listen 127.0.0.1:9401; location / { return 200 "ok"; } }'
 nginx_conf "$D/proxy" 'upstream origin { server 127.0.0.1:9401; keepalive 128; keepalive_requests 10000000; keepalive_timeout 300s; }
   server { listen 127.0.0.1:9402; location / { proxy_pass http://origin; proxy_http_version 1.1; proxy_set_header Connection ""; } }'
-python3 - "$D/gantry/kong.yml" "$CONSUMERS" <<'PY'
-import sys
-path, n = sys.argv[1], int(sys.argv[2])
-with open(path, "w") as f:
-    f.write('_format_version: "3.0"\nservices:\n- name: origin\n  url: http://127.0.0.1:9401\n')
-    f.write('  routes:\n  - name: all\n    paths: ["/"]\n    strip_path: false\n')
-    f.write('    plugins:\n    - name: key-auth\nconsumers:\n')
-    for i in range(n):
-        key = "bench-key" if i == n - 1 else f"key-{i:08d}"
-        f.write(f'- username: user-{i}\n  keyauth_credentials:\n  - key: {key}\n')
-PY
+python3 "$ROOT/bench/keyauth-config.py" "$D/gantry/kong.yml" "$CONSUMERS" http://127.0.0.1:9401
 cat > "$D/rate.lua" <<'EOF'
 wrk.headers["apikey"] = "bench-key"
 function delay() return math.random(5, 15) end

@@ -23,21 +23,7 @@ export OUT=${OUT:-$ROOT/bench/out/keyauth-$(date +%Y%m%d-%H%M%S)}
 CFG=$OUT/configs
 mkdir -p "$CFG"
 
-# kong.yml with key-auth on the route and N consumers; the last one's key is the one
-# wrk sends, so with N > 1 the lookup is not the first entry of anything.
-write_config() {  # file consumers
-  python3 - "$1" "$2" <<'PY'
-import sys
-path, n = sys.argv[1], int(sys.argv[2])
-with open(path, "w") as f:
-    f.write('_format_version: "3.0"\nservices:\n- name: origin\n  url: http://127.0.0.1:9001\n')
-    f.write('  routes:\n  - name: all\n    paths: ["/"]\n    strip_path: false\n')
-    f.write('    plugins:\n    - name: key-auth\nconsumers:\n')
-    for i in range(n):
-        key = "bench-key" if i == n - 1 else f"key-{i:08d}-{i * 7919 % 100003:06d}"
-        f.write(f'- username: user-{i}\n  keyauth_credentials:\n  - key: {key}\n')
-PY
-}
+write_config() { python3 "$ROOT/bench/keyauth-config.py" "$1" "$2" http://127.0.0.1:9001; }  # file consumers
 write_config "$CFG/keyauth-1.yml" 1
 write_config "$CFG/keyauth-many.yml" "$CONSUMERS"
 
