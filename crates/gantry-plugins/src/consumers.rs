@@ -428,13 +428,18 @@ impl ConsumerHeaders {
 
     /// Whether `name` is one of them (so a client's line of that name is dropped).
     pub fn names(name: &str) -> bool {
+        Self::names_bytes(name.as_bytes())
+    }
+
+    /// [`ConsumerHeaders::names`] for a lowercase name as bytes.
+    pub fn names_bytes(name: &[u8]) -> bool {
         matches!(
             name,
-            "x-consumer-id"
-                | "x-consumer-custom-id"
-                | "x-consumer-username"
-                | "x-credential-identifier"
-                | "x-anonymous-consumer"
+            b"x-consumer-id"
+                | b"x-consumer-custom-id"
+                | b"x-consumer-username"
+                | b"x-credential-identifier"
+                | b"x-anonymous-consumer"
         )
     }
 }

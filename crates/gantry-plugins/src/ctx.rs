@@ -14,6 +14,7 @@ use http::{Method, StatusCode, Version};
 use uuid::Uuid;
 
 use crate::consumers::{ConsumerHeaders, ConsumerInfo, CredentialInfo};
+use crate::request_headers::RequestHeaders;
 use crate::respond::{Decision, KongResponse, error_response};
 
 /// The request as plugins see it. Changes to `method`, `query`, `upstream_path`,
@@ -38,8 +39,9 @@ pub struct RequestCtx {
     pub query: Option<String>,
     /// Set by a plugin to replace the upstream path the proxy computed.
     pub upstream_path: Option<String>,
-    /// Request headers; changes go upstream.
-    pub headers: HeaderMap,
+    /// Request headers; changes go upstream. The client's lines until a plugin reads
+    /// or changes the map (see [`RequestHeaders`]).
+    pub headers: RequestHeaders,
     /// The buffered request body, filled by the proxy before `access` when
     /// [`crate::PluginRun::needs_request_body`] says so. Plugins may replace it.
     pub body: Option<Bytes>,
@@ -99,7 +101,7 @@ impl RequestCtx {
             path,
             query,
             upstream_path: None,
-            headers: HeaderMap::new(),
+            headers: RequestHeaders::default(),
             body: None,
             client_ip: None,
             server_addr: None,
@@ -233,6 +235,13 @@ impl RequestCtx {
             more = it.next().is_some();
         }
         if more { Err(()) } else { Ok(found) }
+    }
+
+    /// [`RequestCtx::single_header`] as bytes: read off the client's lines while no
+    /// plugin changed them, so a lookup builds no map.
+    #[allow(clippy::result_unit_err)]
+    pub fn single_header_bytes(&self, name: &HeaderName) -> Result<Option<&[u8]>, ()> {
+        self.headers.single(name)
     }
 
     /// Kong's `get_query()[name]`.

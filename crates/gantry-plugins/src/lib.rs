@@ -33,6 +33,7 @@ pub mod http_time;
 pub mod multipart;
 pub mod plugin;
 pub mod plugins;
+pub mod request_headers;
 pub mod respond;
 pub mod util;
 
@@ -40,6 +41,7 @@ pub use chain::{BuildError, Instance, PluginChain, PluginConfig, PluginRun, Plug
 pub use consumers::{ConsumerHeaders, ConsumerIndex, ConsumerInfo, CredentialInfo, Credentials};
 pub use ctx::{LogInfo, QueryArg, RequestCtx, ResponseHead, ResponseSource, UpstreamHost};
 pub use plugin::{ConfigureEnv, Phases, Plugin, PluginHandler};
+pub use request_headers::{RawLine, RawLines, RequestHeaders};
 pub use respond::{Decision, KongResponse};
 
 use gantry_core::schemas::PluginCatalog;

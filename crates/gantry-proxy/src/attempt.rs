@@ -100,7 +100,7 @@ pub struct Outgoing<'r> {
     pub method: &'r Method,
     /// Path and query for the request line.
     pub target: &'r str,
-    pub headers: &'r http::HeaderMap,
+    pub headers: &'r gantry_plugins::RequestHeaders,
     pub kong: &'r UpstreamHeaders<'r>,
     pub preserved_host: Option<&'r HeaderValue>,
     pub client_version: Version,

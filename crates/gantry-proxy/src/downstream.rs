@@ -7,6 +7,7 @@ use http::Uri;
 use http::header::{self, HeaderMap, HeaderValue};
 
 use crate::handler::ProxyOptions;
+use gantry_plugins::RequestHeaders;
 
 /// The request headers the pipeline consults, found in one pass over the map: a loop
 /// over a handful of entries costs less than a hash lookup for each of these.
@@ -25,38 +26,43 @@ pub struct HeaderScan {
 }
 
 impl HeaderScan {
-    /// The first value of each (as `HeaderMap::get` would answer).
-    pub fn of(h: &HeaderMap) -> Self {
+    /// The first value of each (as `HeaderMap::get` would answer), from the lines as
+    /// they are (no map is built).
+    pub fn of(h: &RequestHeaders) -> Self {
         let mut scan = HeaderScan::default();
-        for (name, value) in h {
-            let slot = if name == header::HOST {
+        h.for_each_line(|line| {
+            let name = line.name;
+            let is = |want: &[u8]| name.len() == want.len() && name.eq_ignore_ascii_case(want);
+            let slot = if is(b"host") {
                 &mut scan.host
-            } else if name == header::ACCEPT {
+            } else if is(b"accept") {
                 &mut scan.accept
-            } else if name == header::CONTENT_TYPE {
+            } else if is(b"content-type") {
                 &mut scan.content_type
-            } else if name == header::VIA {
+            } else if is(b"via") {
                 &mut scan.via
-            } else if name == header::CONNECTION {
+            } else if is(b"connection") {
                 scan.connection = true;
-                continue;
-            } else if name == header::TE {
+                return;
+            } else if is(b"te") {
                 scan.te = true;
-                continue;
-            } else if name == header::CONTENT_LENGTH {
+                return;
+            } else if is(b"content-length") {
                 if scan.content_length.is_none() {
-                    scan.content_length = value.to_str().ok().and_then(|v| v.parse().ok());
+                    scan.content_length = std::str::from_utf8(line.value)
+                        .ok()
+                        .and_then(|v| v.parse().ok());
                 }
-                continue;
-            } else if name.as_str() == "x-forwarded-for" {
+                return;
+            } else if is(b"x-forwarded-for") {
                 &mut scan.forwarded_for
             } else {
-                continue;
+                return;
             };
             if slot.is_none() {
-                *slot = Some(value.clone());
+                *slot = Some(line.header_value());
             }
-        }
+        });
         scan
     }
 
@@ -85,7 +91,7 @@ pub fn is_trusted(opts: &ProxyOptions, ip: IpAddr) -> bool {
 
 /// `$remote_addr` after the realip module: the header's address when the peer is
 /// trusted; `None` means "the TCP peer".
-pub fn forwarded_ip(opts: &ProxyOptions, trusted: bool, h: &HeaderMap) -> Option<IpAddr> {
+pub fn forwarded_ip(opts: &ProxyOptions, trusted: bool, h: &RequestHeaders) -> Option<IpAddr> {
     if !trusted {
         return None;
     }
@@ -168,6 +174,7 @@ mod tests {
         };
         let mut h = HeaderMap::new();
         h.insert("x-real-ip", HeaderValue::from_static("1.2.3.4"));
+        let h = RequestHeaders::from(h);
         assert_eq!(
             forwarded_ip(&opts, true, &h),
             Some(IpAddr::from([1, 2, 3, 4]))
@@ -180,6 +187,7 @@ mod tests {
             "x-forwarded-for",
             HeaderValue::from_static("5.5.5.5, 1.2.3.4, 10.2.2.2"),
         );
+        let h = RequestHeaders::from(h);
         assert_eq!(
             forwarded_ip(&opts, true, &h),
             Some(IpAddr::from([1, 2, 3, 4]))

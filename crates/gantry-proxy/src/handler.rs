@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use gantry_core::Protocol;
+use gantry_plugins::RequestHeaders;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode, Uri, Version};
 use hyper::body::Incoming;
@@ -121,21 +122,33 @@ pub async fn handle(
     req: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, Infallible> {
     let req = req.map(RequestBody::H2);
-    let mut resp = serve(&worker, &conn, req).await;
+    let mut resp = serve(&worker, &conn, req, None).await;
     crate::respond::merge_relayed(&mut resp);
     Ok(resp)
 }
 
 /// Serves one request. Never fails: every error becomes a Kong-shaped response.
+/// `lines` are the request's headers as the client sent them (HTTP/1.x); without them
+/// the request's own map is used.
 pub async fn serve(
     worker: &Worker,
     conn: &ConnInfo,
     req: Request<RequestBody<'_>>,
+    lines: Option<RequestHeaders>,
 ) -> Response<ProxyBody> {
     let start = crate::clock::this_poll();
     let snapshot_ref = worker.snapshot.load_full();
     let snapshot: &Snapshot = &snapshot_ref;
-    let mut scan = HeaderScan::of(req.headers());
+    let (parts, body) = req.into_parts();
+    let http::request::Parts {
+        mut method,
+        uri,
+        version,
+        headers: map,
+        ..
+    } = parts;
+    let mut headers = lines.unwrap_or_else(|| RequestHeaders::from(map));
+    let mut scan = HeaderScan::of(&headers);
     let ctx_value = Ctx::with_negotiation(
         start,
         scan.accept.take(),
@@ -153,14 +166,6 @@ pub async fn serve(
     let resp = 'forward: {
         let plugins = &mut plugin_state;
         let opts = &*worker.opts;
-        let (parts, body) = req.into_parts();
-        let http::request::Parts {
-            mut method,
-            uri,
-            version,
-            mut headers,
-            ..
-        } = parts;
         let scheme = if conn.tls {
             Protocol::Https
         } else {
@@ -431,17 +436,25 @@ fn route<'s>(
     method: &http::Method,
     uri: &Uri,
     version: Version,
-    headers: &HeaderMap,
+    headers: &RequestHeaders,
     scheme: Protocol,
     raw_host: &str,
 ) -> Result<Routed<'s>, Response<ProxyBody>> {
+    // The map is built only when some route matches on headers.
+    let no_headers;
+    let routed_on: &HeaderMap = if snapshot.router.routes_on_headers() {
+        headers
+    } else {
+        no_headers = HeaderMap::new();
+        &no_headers
+    };
     let view = gantry_router::RequestView {
         scheme,
         method: method.as_str(),
         host: (!raw_host.is_empty()).then_some(raw_host),
         listener_port: conn.local.port(),
         path: uri.path().as_bytes(),
-        headers,
+        headers: routed_on,
         sni: conn.sni.as_deref(),
         client_addr: Some(conn.peer),
         local_addr: Some(conn.local),
@@ -500,7 +513,7 @@ fn protocol_mismatch(
     raw_host: &str,
     uri: &Uri,
     version: Version,
-    req_headers: &HeaderMap,
+    req_headers: &RequestHeaders,
 ) -> Option<Response<ProxyBody>> {
     let protocols = &rt.route.protocols;
     let has = |p: Protocol| protocols.contains(&p);

@@ -2,8 +2,8 @@
 //! client (§5.3): hop-by-hop removal, `X-Forwarded-*`, `X-Real-IP`, `Via`, `Server` and
 //! the `X-Kong-*` latency and request-id headers, each switchable by `headers`.
 
-use gantry_plugins::ConsumerHeaders;
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use gantry_plugins::{ConsumerHeaders, RequestHeaders};
+use http::header::{self, HeaderName, HeaderValue};
 
 /// Product token used in `Via` and `Server`.
 pub const SERVER_TOKEN: &str = concat!("gantry/", env!("CARGO_PKG_VERSION"));
@@ -185,24 +185,47 @@ enum Role {
     Other,
 }
 
-fn role(name: &HeaderName) -> Role {
-    match name.as_str() {
-        "connection" | "keep-alive" | "proxy" | "proxy-connection" | "trailer"
-        | "transfer-encoding" | "upgrade" => Role::HopByHop,
-        "te" => Role::Te,
-        "content-length" => Role::Framing,
-        "host" => Role::Host,
-        "via" => Role::Via,
-        "x-forwarded-for" => Role::ForwardedFor,
-        "x-real-ip" => Role::RealIp,
-        "x-forwarded-proto" => Role::Proto,
-        "x-forwarded-host" => Role::ForwardedHost,
-        "x-forwarded-port" => Role::Port,
-        "x-forwarded-path" => Role::Path,
-        "x-forwarded-prefix" => Role::Prefix,
-        "x-kong-request-id" => Role::RequestId,
+/// Longest name [`role`] or the consumer headers know (`x-credential-identifier`).
+const LONGEST_MANAGED: usize = 23;
+
+/// `name` in lowercase in `buf`, or `None` when it is longer than any managed name.
+fn lowercase<'b>(name: &[u8], buf: &'b mut [u8; LONGEST_MANAGED]) -> Option<&'b [u8]> {
+    let out = buf.get_mut(..name.len())?;
+    for (o, b) in out.iter_mut().zip(name) {
+        *o = b.to_ascii_lowercase();
+    }
+    Some(out)
+}
+
+/// The rule for a client line named `name` (any case).
+fn role(name: &[u8]) -> Role {
+    let mut buf = [0; LONGEST_MANAGED];
+    let Some(lower) = lowercase(name, &mut buf) else {
+        return Role::Other;
+    };
+    match lower {
+        b"connection" | b"keep-alive" | b"proxy" | b"proxy-connection" | b"trailer"
+        | b"transfer-encoding" | b"upgrade" => Role::HopByHop,
+        b"te" => Role::Te,
+        b"content-length" => Role::Framing,
+        b"host" => Role::Host,
+        b"via" => Role::Via,
+        b"x-forwarded-for" => Role::ForwardedFor,
+        b"x-real-ip" => Role::RealIp,
+        b"x-forwarded-proto" => Role::Proto,
+        b"x-forwarded-host" => Role::ForwardedHost,
+        b"x-forwarded-port" => Role::Port,
+        b"x-forwarded-path" => Role::Path,
+        b"x-forwarded-prefix" => Role::Prefix,
+        b"x-kong-request-id" => Role::RequestId,
         _ => Role::Other,
     }
+}
+
+/// Whether `name` (any case) is one of the consumer headers an authentication sets.
+fn is_consumer_header(name: &[u8]) -> bool {
+    let mut buf = [0; LONGEST_MANAGED];
+    lowercase(name, &mut buf).is_some_and(ConsumerHeaders::names_bytes)
 }
 
 /// Names a `Connection` value marks hop-by-hop (its `keep-alive`, `close` and
@@ -236,7 +259,7 @@ impl<'a> UpstreamHeaders<'a> {
     /// `scan` is what one pass over `headers` found (see
     /// [`crate::downstream::HeaderScan`]).
     pub fn new(
-        headers: &HeaderMap,
+        headers: &RequestHeaders,
         scan: &crate::downstream::HeaderScan,
         facts: &'a ForwardedFacts<'a>,
         opts: &HeaderOptions,
@@ -307,8 +330,8 @@ impl<'a> UpstreamHeaders<'a> {
         self
     }
 
-    /// Whether the client's line `name` is forwarded as it is.
-    fn forwards(&self, name: &HeaderName) -> bool {
+    /// Whether the client's line `name` (any case) is forwarded as it is.
+    fn forwards(&self, name: &[u8]) -> bool {
         let keep = |m: &Managed<'_>| *m == Managed::Keep;
         match role(name) {
             Role::HopByHop
@@ -325,20 +348,24 @@ impl<'a> UpstreamHeaders<'a> {
             Role::Prefix => keep(&self.prefix),
             Role::RequestId => self.request_id.is_none(),
             Role::Other => {
-                (self.listed.is_empty() || !self.listed.contains(name))
-                    && (self.consumer.is_none() || !ConsumerHeaders::names(name.as_str()))
+                !self
+                    .listed
+                    .iter()
+                    .any(|l| l.as_str().as_bytes().eq_ignore_ascii_case(name))
+                    && (self.consumer.is_none() || !is_consumer_header(name))
             }
         }
     }
 
     /// The client's headers that go upstream unchanged, then Kong's (the caller adds
     /// `Host` and the framing).
-    pub fn for_each(&self, headers: &HeaderMap, mut f: impl LineSink) {
-        for (name, value) in headers {
-            if self.forwards(name) {
-                f.line(name.as_str().as_bytes(), value.as_bytes());
+    /// The client's lines keep their spelling and order while no plugin changed them.
+    pub fn for_each(&self, headers: &RequestHeaders, mut f: impl LineSink) {
+        headers.for_each_line(|line| {
+            if self.forwards(line.name) {
+                f.line(line.name, line.value);
             }
-        }
+        });
         if let Some(c) = self.consumer {
             f.consumer(c);
         }
@@ -414,6 +441,7 @@ pub fn millis_value(ms: u128) -> HeaderValue {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use http::HeaderMap;
 
     fn hv(s: &'static str) -> HeaderValue {
         HeaderValue::from_static(s)
@@ -441,10 +469,11 @@ mod tests {
     /// The upstream request's headers as written, lowercased, in order.
     fn sent(h: &HeaderMap, trusted: bool, opts: &HeaderOptions) -> Vec<(String, String)> {
         let f = facts(trusted);
-        let scan = crate::downstream::HeaderScan::of(h);
-        let u = UpstreamHeaders::new(h, &scan, &f, opts);
+        let h = RequestHeaders::from(h.clone());
+        let scan = crate::downstream::HeaderScan::of(&h);
+        let u = UpstreamHeaders::new(&h, &scan, &f, opts);
         let mut out = Vec::new();
-        u.for_each(h, |n: &[u8], v: &[u8]| {
+        u.for_each(&h, |n: &[u8], v: &[u8]| {
             out.push((
                 String::from_utf8(n.to_vec()).unwrap(),
                 String::from_utf8(v.to_vec()).unwrap(),
@@ -517,6 +546,7 @@ mod tests {
             prefix: None,
             ..facts(false)
         };
+        let h = RequestHeaders::from(h);
         let scan = crate::downstream::HeaderScan::of(&h);
         let u = UpstreamHeaders::new(&h, &scan, &f, &HeaderOptions::default());
         let mut names = Vec::new();

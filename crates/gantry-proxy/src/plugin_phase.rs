@@ -15,10 +15,10 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use gantry_plugins::{
     ConsumerHeaders, Decision, KongResponse, LogInfo, PluginRun, PluginSet, RequestCtx,
-    ResponseHead, ResponseSource,
+    RequestHeaders, ResponseHead, ResponseSource,
 };
 use http::header::{CONTENT_LENGTH, HeaderValue};
-use http::{HeaderMap, Method, Response, StatusCode, Uri, Version};
+use http::{Method, Response, StatusCode, Uri, Version};
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
 use uuid::Uuid;
@@ -172,7 +172,7 @@ pub fn rewrite(
     set: &PluginSet,
     ctx: &Ctx<'_>,
     facts: RequestFacts<'_>,
-    headers: &mut HeaderMap,
+    headers: &mut RequestHeaders,
 ) -> (Pooled, Result<(), Response<ProxyBody>>) {
     let target = facts.uri.path_and_query().map_or("/", |p| p.as_str());
     let now = crate::h1::date::wall(crate::clock::this_poll());
@@ -202,7 +202,7 @@ impl PluginState {
     /// Trades the context's headers for `headers`: after `rewrite`, the request
     /// headers come back for routing (and `headers` was empty); after the upstream
     /// call they go back to the context for the response phases.
-    pub fn swap_headers(&mut self, headers: &mut HeaderMap) {
+    pub fn swap_headers(&mut self, headers: &mut RequestHeaders) {
         std::mem::swap(&mut self.ctx.headers, headers);
     }
 
@@ -223,7 +223,7 @@ impl PluginState {
         &mut self,
         set: &PluginSet,
         route: &RouteFacts<'_>,
-        headers: &mut HeaderMap,
+        headers: &mut RequestHeaders,
     ) -> bool {
         let pctx = &mut self.ctx;
         std::mem::swap(&mut pctx.headers, headers);
@@ -277,7 +277,7 @@ impl PluginState {
         &mut self,
         ctx: &Ctx<'_>,
         route: &RouteFacts<'_>,
-        headers: &mut HeaderMap,
+        headers: &mut RequestHeaders,
     ) -> Result<Admitted, Response<ProxyBody>> {
         let pctx = &mut self.ctx;
         if let Decision::Respond(r) = self.run.access(pctx) {

@@ -385,3 +385,136 @@ fn rebuilds_reuse_what_did_not_change() {
     let fourth = build(&more_keys, &third, &["upstreams"]);
     assert!(Arc::ptr_eq(&set(&third), &set(&fourth)));
 }
+
+/// An origin that hands over each request head exactly as it arrived and answers `ok`.
+async fn wire_origin() -> (
+    std::net::SocketAddr,
+    tokio::sync::mpsc::UnboundedReceiver<String>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = l.accept().await else {
+                return;
+            };
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    let Ok(n) = s.read(&mut chunk).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head: Vec<u8> = buf.drain(..end + 4).collect();
+                        let _ = tx.send(String::from_utf8_lossy(&head).into_owned());
+                        let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                        if s.write_all(ok).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (addr, rx)
+}
+
+/// Sends `raw` on a fresh connection and returns the response head and body as text.
+async fn raw_exchange(addr: std::net::SocketAddr, raw: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(raw.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(std::time::Duration::from_secs(10), s.read_to_end(&mut out))
+        .await
+        .expect("the proxy answered and closed")
+        .unwrap();
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Request lines no plugin changed go upstream as the client spelled them and in its
+/// order (as nginx and Kong send them), minus what Kong drops or replaces; key-auth
+/// finds its key under any spelling, and two spellings of it are two keys.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unchanged_request_lines_keep_the_clients_spelling_upstream() {
+    let (origin, mut heads) = wire_origin().await;
+    let yml = format!(
+        r#"
+_format_version: "3.0"
+services:
+- name: api
+  url: http://{origin}
+  routes:
+  - name: keyed
+    paths: ["/keyed"]
+    plugins:
+    - name: key-auth
+  - name: hidden
+    paths: ["/hidden"]
+    plugins:
+    - name: key-auth
+      config: {{hide_credentials: true}}
+consumers:
+- username: alice
+  keyauth_credentials:
+  - key: secret-key
+"#
+    );
+    let p = Proxy::start(&load(&yml), ProxyOptions::default());
+
+    let got = raw_exchange(
+        p.addr,
+        "GET /keyed HTTP/1.1\r\nHost: h.example\r\nUser-Agent: T/1\r\nApiKey: secret-key\r\n\
+         X-Consumer-ID: spoofed\r\nConnection: X-Drop, close\r\nX-Drop: 1\r\nX-Mixed-Case: v\r\n\r\n",
+    )
+    .await;
+    assert!(got.starts_with("HTTP/1.1 200"), "{got}");
+    let head = heads.recv().await.unwrap();
+    let lines: Vec<&str> = head.split("\r\n").collect();
+    let at = |l: &str| lines.iter().position(|x| *x == l);
+    let (ua, key, mixed) = (
+        at("User-Agent: T/1").expect(&head),
+        at("ApiKey: secret-key").expect(&head),
+        at("X-Mixed-Case: v").expect(&head),
+    );
+    assert!(ua < key && key < mixed, "{head}");
+    let lower = head.to_ascii_lowercase();
+    assert!(!lower.contains("spoofed"), "{head}");
+    assert!(!lower.contains("x-drop"), "{head}");
+    assert!(
+        lower.contains("\r\nx-consumer-username: alice\r\n"),
+        "{head}"
+    );
+    assert_eq!(lower.matches("\r\nhost: ").count(), 1, "{head}");
+
+    // hide_credentials changes the headers: the key is gone under any spelling.
+    let got = raw_exchange(
+        p.addr,
+        "GET /hidden HTTP/1.1\r\nHost: h\r\nAPIKEY: secret-key\r\nX-Kept: k\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(got.starts_with("HTTP/1.1 200"), "{got}");
+    let head = heads.recv().await.unwrap().to_ascii_lowercase();
+    assert!(
+        !head.contains("apikey") && !head.contains("secret-key"),
+        "{head}"
+    );
+    assert!(head.contains("\r\nx-kept: k\r\n"), "{head}");
+
+    // The same name twice, spelled two ways: Kong's `get_headers()` gives a table.
+    let got = raw_exchange(
+        p.addr,
+        "GET /keyed HTTP/1.1\r\nHost: h\r\nApiKey: secret-key\r\napikey: other\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(got.starts_with("HTTP/1.1 401"), "{got}");
+    assert!(got.contains("Duplicate API key found"), "{got}");
+}

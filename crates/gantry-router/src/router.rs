@@ -167,6 +167,12 @@ impl Router {
         })
     }
 
+    /// Whether some route matches on request headers (else [`RequestView::headers`]
+    /// is never read).
+    pub fn routes_on_headers(&self) -> bool {
+        !self.header_names.is_empty()
+    }
+
     /// Number of compiled matchers (routes after Kong's path splitting).
     pub fn matcher_count(&self) -> usize {
         self.matchers.len()

@@ -131,9 +131,9 @@ impl Handler {
         for (name, header) in &self.key_names {
             let mut v = Found::Absent;
             if c.key_in_header {
-                v = match ctx.single_header(header) {
+                v = match ctx.single_header_bytes(header) {
                     Ok(None) => Found::Absent,
-                    Ok(Some(one)) => Found::Key(Cow::Borrowed(one.as_bytes())),
+                    Ok(Some(one)) => Found::Key(Cow::Borrowed(one)),
                     Err(()) => Found::Table,
                 };
             }

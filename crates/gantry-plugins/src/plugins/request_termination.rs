@@ -116,7 +116,7 @@ struct Handler {
 
 fn echo_request(ctx: &RequestCtx) -> Value {
     let mut headers = Map::new();
-    for (name, value) in &ctx.headers {
+    for (name, value) in ctx.headers.iter() {
         let v = Value::String(String::from_utf8_lossy(value.as_bytes()).into_owned());
         match headers.get_mut(name.as_str()) {
             Some(Value::Array(a)) => a.push(v),

@@ -11,7 +11,7 @@ use http::{Method, StatusCode, Uri, Version};
 
 use super::raw::{Known, RawHeaders, Relayed, Span, classify, eq_folded};
 use crate::headers::{LineSink, UpstreamHeaders};
-use gantry_plugins::ConsumerHeaders;
+use gantry_plugins::{ConsumerHeaders, RawLine, RawLines, RequestHeaders};
 
 /// Most header lines one message may carry (hyper's default is 100).
 pub const MAX_HEADERS: usize = 128;
@@ -68,7 +68,8 @@ pub struct RequestHead {
     pub method: Method,
     pub uri: Uri,
     pub version: Version,
-    pub headers: HeaderMap,
+    /// The client's lines; a `HeaderMap` is built only if something asks for one.
+    pub headers: RequestHeaders,
     pub framing: Framing,
     /// The client wants the connection kept open after this exchange.
     pub keep_alive: bool,
@@ -199,7 +200,7 @@ fn parse_request_with(
         _ => return Err(HeadError::Invalid("duplicate Host header")),
     }
     let framing = request_framing(&facts, version)?;
-    let headers = header_map(&head, spans)?;
+    let headers = RequestHeaders::from(raw_lines(&head, spans));
     let keep_alive = if version == Version::HTTP_10 {
         facts.keep_alive_token
     } else {
@@ -362,21 +363,17 @@ impl RequestFacts {
     }
 }
 
-fn header_map(head: &Bytes, spans: &[Span]) -> Result<HeaderMap, HeadError> {
-    // Just the request's own lines: the consumer headers, what most plugin runs add,
-    // are kept out of the map (`ConsumerHeaders`), and a bigger map costs more to
-    // allocate than the rare growth it would save.
-    let mut map = HeaderMap::with_capacity(spans.len());
-    for s in spans {
-        let name_bytes = head.get(range(s.name)).unwrap_or(&[]);
-        let name = super::name_cache::header_name(name_bytes)
-            .map_err(|_| HeadError::Invalid("invalid header name"))?;
-        // httparse has checked the value's bytes (no CR, LF or NUL).
-        let value = HeaderValue::from_maybe_shared(head.slice(range(s.value)))
-            .map_err(|_| HeadError::Invalid("invalid header value"))?;
-        map.append(name, value);
-    }
-    Ok(map)
+fn raw_lines(head: &Bytes, spans: &[Span]) -> RawLines {
+    // No check per line: httparse accepts exactly the bytes `HeaderName` and
+    // `HeaderValue` do (test `httparse_lines_are_header_names_and_values`).
+    let lines = spans
+        .iter()
+        .map(|s| RawLine {
+            name: s.name,
+            value: s.value,
+        })
+        .collect();
+    RawLines::new(head.clone(), lines)
 }
 
 fn parse_content_length<'v>(
@@ -502,7 +499,7 @@ pub fn write_request_head(
     out: &mut Vec<u8>,
     method: &Method,
     target: &str,
-    headers: &HeaderMap,
+    headers: &RequestHeaders,
     kong: &UpstreamHeaders<'_>,
     host: &HeaderValue,
     framing: Framing,

@@ -4,7 +4,7 @@ use super::*;
 use http::header::HeaderName;
 use proptest::prelude::*;
 
-fn kong(h: &HeaderMap) -> crate::headers::UpstreamHeaders<'static> {
+fn kong(h: &RequestHeaders) -> crate::headers::UpstreamHeaders<'static> {
     static IP: HeaderValue = HeaderValue::from_static("10.0.0.7");
     static PORT: HeaderValue = HeaderValue::from_static("8000");
     static ID: std::sync::LazyLock<crate::request_id::RequestId> =
@@ -245,6 +245,7 @@ fn writes_heads_with_framing_from_the_body() {
     h.insert("connection", HeaderValue::from_static("close"));
     let mut out = Vec::new();
     h.insert("x-app", HeaderValue::from_static("kept"));
+    let mut h = RequestHeaders::from(h);
     let up = HeaderValue::from_static("up");
     write_request_head(
         &mut out,
@@ -343,7 +344,8 @@ proptest! {
         }
         let mut out = Vec::new();
         let host = HeaderValue::from_static("x");
-        write_request_head(&mut out, &Method::GET, "/", &h, &kong(&h), &host, Framing::Empty);
+        let sent = RequestHeaders::from(h.clone());
+        write_request_head(&mut out, &Method::GET, "/", &sent, &kong(&sent), &host, Framing::Empty);
         let back = req(&out).unwrap().unwrap();
         for (name, v) in &h {
             prop_assert_eq!(back.headers.get(name), Some(v));
@@ -392,6 +394,7 @@ fn request_head_lines_equal_the_upstream_header_pairs() {
     h.insert("x-a", HeaderValue::from_static("1"));
     h.insert("te", HeaderValue::from_static("trailers"));
     h.insert("x-forwarded-for", HeaderValue::from_static("1.2.3.4"));
+    let h = RequestHeaders::from(h);
     let facts = crate::headers::ForwardedFacts {
         client_ip: &IP,
         trusted: true,
@@ -439,4 +442,65 @@ fn request_head_lines_equal_the_upstream_header_pairs() {
         String::from_utf8(out).unwrap(),
         String::from_utf8(expected).unwrap()
     );
+}
+
+/// Request lines are kept unchecked until a map is built (`raw_lines`), so every name
+/// and value httparse accepts must be one `HeaderName` and `HeaderValue` accept: checked
+/// byte by byte (both check each byte on its own, so single bytes cover every input).
+#[test]
+fn httparse_lines_are_header_names_and_values() {
+    let mut names = 0;
+    let mut values = 0;
+    for b in 0..=255u8 {
+        let mut raw = b"GET / HTTP/1.1\r\nHost: a\r\nx".to_vec();
+        raw.push(b);
+        raw.extend_from_slice(b"y: v\r\n\r\n");
+        let name = [b'x', b, b'y'];
+        // (`:` ends the name early: "x" with the value "y: v".)
+        if let Ok(Some(head)) = req(&raw)
+            && head.headers.lines().any(|l| l.name == name)
+        {
+            names += 1;
+            assert!(HeaderName::from_bytes(&name).is_ok(), "name byte {b:#04x}");
+            assert!(
+                head.headers
+                    .contains_key(HeaderName::from_bytes(&name).unwrap())
+            );
+        }
+        let mut raw = b"GET / HTTP/1.1\r\nHost: a\r\nx-v: a".to_vec();
+        raw.push(b);
+        raw.extend_from_slice(b"b\r\n\r\n");
+        if let Ok(Some(head)) = req(&raw) {
+            values += 1;
+            assert!(
+                HeaderValue::from_bytes(&[b'a', b, b'b']).is_ok(),
+                "value byte {b:#04x}"
+            );
+            assert_eq!(head.headers.get("x-v").unwrap().as_bytes(), [b'a', b, b'b']);
+        }
+    }
+    // tchar (77 of them) in names; tab, visible ASCII, space and obs-text in values.
+    assert_eq!(names, 77);
+    assert!(values >= 200, "{values}");
+}
+
+/// A parsed request keeps its lines raw: the proxy's passes over them and the map a
+/// plugin asks for agree.
+#[test]
+fn raw_request_lines_and_their_map_agree() {
+    let h = req(b"GET / HTTP/1.1\r\nHost: a\r\nX-A: 1\r\nx-a: 2\r\nAccept: */*\r\n\r\n")
+        .unwrap()
+        .unwrap()
+        .headers;
+    assert!(h.is_raw());
+    let lines: Vec<(Vec<u8>, Vec<u8>)> = h
+        .lines()
+        .map(|l| (l.name.to_vec(), l.value.to_vec()))
+        .collect();
+    assert_eq!(lines[1], (b"X-A".to_vec(), b"1".to_vec()));
+    assert_eq!(h.len(), 4);
+    let a: Vec<_> = h.get_all("x-a").iter().collect();
+    assert_eq!(a, ["1", "2"]);
+    assert_eq!(h.get("accept").unwrap(), "*/*");
+    assert!(h.is_raw(), "reading the map leaves the lines in place");
 }

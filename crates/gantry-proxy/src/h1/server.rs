@@ -179,8 +179,7 @@ pub async fn serve<S: ClientStream>(
             *req.method_mut() = head.method;
             *req.uri_mut() = head.uri;
             *req.version_mut() = version;
-            *req.headers_mut() = head.headers;
-            crate::handler::serve(worker, info, req).await
+            crate::handler::serve(worker, info, req, Some(head.headers)).await
         };
 
         // Whatever of the request body the pipeline did not read is read now (up to a

@@ -75,7 +75,7 @@ impl Env {
     }
 
     fn headers(&mut self, ctx: &RequestCtx) -> &HeaderMap {
-        self.headers.get_or_insert_with(|| ctx.headers.clone())
+        self.headers.get_or_insert_with(|| (*ctx.headers).clone())
     }
 }
 

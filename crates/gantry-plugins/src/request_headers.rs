@@ -1,0 +1,349 @@
+//! A request's headers, kept as the client's lines until something needs a `HeaderMap`.
+//! Building the map costs ~300 instructions per line (name lookup or allocation, hash,
+//! insert) plus two allocations and their frees, and most requests never need it: the
+//! proxy reads a few headers, writes the lines upstream, and a plugin like key-auth
+//! looks up one name. Reading through `Deref` builds the map once; changing it through
+//! `DerefMut` makes the map the only copy.
+
+use std::sync::OnceLock;
+
+use bytes::Bytes;
+use http::header::{HeaderMap, HeaderName, HeaderValue};
+
+/// One header line as the client sent it: where its name and its value sit in the head.
+#[derive(Clone, Copy, Debug)]
+pub struct RawLine {
+    pub name: (u16, u16),
+    pub value: (u16, u16),
+}
+
+/// The header lines of one request head, in order.
+#[derive(Clone, Debug, Default)]
+pub struct RawLines {
+    head: Bytes,
+    lines: Vec<RawLine>,
+}
+
+#[inline]
+fn range((a, b): (u16, u16)) -> std::ops::Range<usize> {
+    usize::from(a)..usize::from(b)
+}
+
+impl RawLines {
+    /// `head` holds every line. The caller has checked that each name is a header name
+    /// and each value a header value (`HeaderName::from_bytes` and
+    /// `HeaderValue::from_bytes` accept them): a line that is not is left out of the map.
+    pub fn new(head: Bytes, lines: Vec<RawLine>) -> Self {
+        Self { head, lines }
+    }
+
+    #[inline]
+    fn bytes(&self, span: (u16, u16)) -> &[u8] {
+        self.head.get(range(span)).unwrap_or(&[])
+    }
+
+    fn value(&self, span: (u16, u16)) -> HeaderValue {
+        HeaderValue::from_maybe_shared(self.head.slice(range(span)))
+            .unwrap_or_else(|_| HeaderValue::from_static(""))
+    }
+
+    fn to_map(&self) -> HeaderMap {
+        let mut map = HeaderMap::with_capacity(self.lines.len());
+        for l in &self.lines {
+            let Ok(name) = HeaderName::from_bytes(self.bytes(l.name)) else {
+                continue;
+            };
+            if let Ok(value) = HeaderValue::from_maybe_shared(self.head.slice(range(l.value))) {
+                map.append(name, value);
+            }
+        }
+        map
+    }
+}
+
+/// The request headers: the client's lines, the map built from them, or both (equal).
+#[derive(Clone, Default)]
+pub struct RequestHeaders {
+    /// The lines as received, while nothing has changed the headers.
+    raw: Option<RawLines>,
+    /// Boxed: the headers move with the request several times, and most requests
+    /// never build the map.
+    map: OnceLock<Box<HeaderMap>>,
+}
+
+/// The names, whichever form holds the lines (a reset context and a fresh one look
+/// alike); values are left out: they carry credentials, and `Debug` output ends up in logs.
+impl std::fmt::Debug for RequestHeaders {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.lines().map(|l| String::from_utf8_lossy(l.name)))
+            .finish()
+    }
+}
+
+impl From<HeaderMap> for RequestHeaders {
+    fn from(map: HeaderMap) -> Self {
+        Self {
+            raw: None,
+            map: OnceLock::from(Box::new(map)),
+        }
+    }
+}
+
+impl From<RawLines> for RequestHeaders {
+    fn from(raw: RawLines) -> Self {
+        Self {
+            raw: Some(raw),
+            map: OnceLock::new(),
+        }
+    }
+}
+
+impl RequestHeaders {
+    /// Each line, in the client's order and spelling while the headers are unchanged;
+    /// from the map (lowercase names, grouped by name) once changed.
+    #[inline]
+    pub fn lines(&self) -> Lines<'_> {
+        match (&self.raw, self.map.get()) {
+            (Some(raw), _) => Lines::Raw(raw, raw.lines.iter()),
+            (None, Some(map)) => Lines::Map(map.iter()),
+            (None, None) => Lines::Empty,
+        }
+    }
+
+    /// Calls `f` with each line, as [`RequestHeaders::lines`] gives them (a loop over
+    /// the lines rather than an iterator: the proxy's passes over them are hot).
+    #[inline]
+    pub fn for_each_line(&self, mut f: impl FnMut(Line<'_>)) {
+        match (&self.raw, self.map.get()) {
+            (Some(raw), _) => {
+                for l in &raw.lines {
+                    f(Line {
+                        name: raw.bytes(l.name),
+                        value: raw.bytes(l.value),
+                        from: Source::Raw(raw, l.value),
+                    });
+                }
+            }
+            (None, Some(map)) => {
+                for (n, v) in map.iter() {
+                    f(Line {
+                        name: n.as_str().as_bytes(),
+                        value: v.as_bytes(),
+                        from: Source::Map(v),
+                    });
+                }
+            }
+            (None, None) => {}
+        }
+    }
+
+    /// The one value of `name` (any case): `Ok(None)` if absent, `Err(())` if it
+    /// appears more than once. Read off the client's lines while they are unchanged.
+    #[allow(clippy::result_unit_err)]
+    pub fn single(&self, name: &HeaderName) -> Result<Option<&[u8]>, ()> {
+        let Some(raw) = &self.raw else {
+            let mut all = self.get_all(name).iter();
+            return match (all.next(), all.next()) {
+                (_, Some(_)) => Err(()),
+                (first, None) => Ok(first.map(HeaderValue::as_bytes)),
+            };
+        };
+        let want = name.as_str().as_bytes();
+        let mut found = None;
+        for l in &raw.lines {
+            let (a, b) = l.name;
+            if usize::from(b.wrapping_sub(a)) == want.len()
+                && raw.bytes(l.name).eq_ignore_ascii_case(want)
+                && found.replace(raw.bytes(l.value)).is_some()
+            {
+                return Err(());
+            }
+        }
+        Ok(found)
+    }
+
+    /// Whether the headers are still the client's lines (the map was never changed).
+    #[inline]
+    pub fn is_raw(&self) -> bool {
+        self.raw.is_some()
+    }
+
+    /// Back to no headers.
+    pub fn clear(&mut self) {
+        self.raw = None;
+        if let Some(m) = self.map.get_mut() {
+            m.clear();
+        }
+    }
+}
+
+impl std::ops::Deref for RequestHeaders {
+    type Target = HeaderMap;
+
+    fn deref(&self) -> &HeaderMap {
+        self.map
+            .get_or_init(|| Box::new(self.raw.as_ref().map(RawLines::to_map).unwrap_or_default()))
+    }
+}
+
+impl std::ops::DerefMut for RequestHeaders {
+    fn deref_mut(&mut self) -> &mut HeaderMap {
+        let raw = self.raw.take();
+        if self.map.get().is_none() {
+            let map = raw.as_ref().map(RawLines::to_map).unwrap_or_default();
+            self.map = OnceLock::from(Box::new(map));
+        }
+        self.map
+            .get_mut()
+            .unwrap_or_else(|| unreachable!("the map was set above"))
+    }
+}
+
+/// One line of [`RequestHeaders::lines`].
+pub struct Line<'a> {
+    pub name: &'a [u8],
+    pub value: &'a [u8],
+    from: Source<'a>,
+}
+
+enum Source<'a> {
+    Raw(&'a RawLines, (u16, u16)),
+    Map(&'a HeaderValue),
+}
+
+impl Line<'_> {
+    /// The value as a `HeaderValue` (a slice of the head or a clone: no copy).
+    pub fn header_value(&self) -> HeaderValue {
+        match self.from {
+            Source::Raw(raw, span) => raw.value(span),
+            Source::Map(v) => v.clone(),
+        }
+    }
+}
+
+/// The lines of [`RequestHeaders::lines`].
+pub enum Lines<'a> {
+    Raw(&'a RawLines, std::slice::Iter<'a, RawLine>),
+    Map(http::header::Iter<'a, HeaderValue>),
+    Empty,
+}
+
+impl<'a> Iterator for Lines<'a> {
+    type Item = Line<'a>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Line<'a>> {
+        match self {
+            Lines::Raw(raw, it) => it.next().map(|l| Line {
+                name: raw.bytes(l.name),
+                value: raw.bytes(l.value),
+                from: Source::Raw(raw, l.value),
+            }),
+            Lines::Map(it) => it.next().map(|(n, v)| Line {
+                name: n.as_str().as_bytes(),
+                value: v.as_bytes(),
+                from: Source::Map(v),
+            }),
+            Lines::Empty => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn raw(text: &'static str) -> RequestHeaders {
+        // "Name: value" lines separated by "\n".
+        let head = Bytes::from_static(text.as_bytes());
+        let mut lines = Vec::new();
+        let mut at = 0;
+        for line in text.split('\n') {
+            let colon = line.find(':').unwrap();
+            let v = line[colon + 1..].trim();
+            let v_at = at + line.find(v).unwrap();
+            lines.push(RawLine {
+                name: (at as u16, (at + colon) as u16),
+                value: (v_at as u16, (v_at + v.len()) as u16),
+            });
+            at += line.len() + 1;
+        }
+        RawLines::new(head, lines).into()
+    }
+
+    #[test]
+    fn lines_keep_the_clients_order_and_spelling_until_changed() {
+        let mut h = raw("Host: a\nX-Key: 1\nAccept: */*\nx-key: 2");
+        let got: Vec<_> = h
+            .lines()
+            .map(|l| (l.name.to_vec(), l.header_value()))
+            .collect();
+        assert_eq!(got[0].0, b"Host");
+        assert_eq!(got[1].0, b"X-Key");
+        assert_eq!(got[3].0, b"x-key");
+        // Reading the map leaves the lines as they are.
+        assert_eq!(h.get_all("x-key").iter().count(), 2);
+        assert!(h.is_raw());
+        assert_eq!(h.lines().next().unwrap().name, b"Host");
+        // A change makes the map the only copy.
+        h.insert("x-new", HeaderValue::from_static("n"));
+        assert!(!h.is_raw());
+        let names: Vec<_> = h.lines().map(|l| l.name.to_vec()).collect();
+        assert_eq!(
+            names,
+            [&b"host"[..], b"x-key", b"x-key", b"accept", b"x-new"]
+        );
+    }
+
+    #[test]
+    fn the_map_equals_the_lines() {
+        let h = raw("Host: a\nX-Key: 1\nAccept: */*\nx-key: 2");
+        assert_eq!(h.len(), 4);
+        assert_eq!(h.get("host").unwrap(), "a");
+        let keys: Vec<_> = h.get_all("x-key").iter().collect();
+        assert_eq!(keys, ["1", "2"]);
+    }
+
+    #[test]
+    fn single_finds_any_spelling_without_building_the_map() {
+        let h = raw("X-Key: 1\nx-key: 2\nHost: a\nApiKey: k");
+        assert_eq!(h.single(&HeaderName::from_static("x-key")), Err(()));
+        assert_eq!(
+            h.single(&HeaderName::from_static("apikey")),
+            Ok(Some(&b"k"[..]))
+        );
+        assert_eq!(h.single(&HeaderName::from_static("accept")), Ok(None));
+        assert!(h.map.get().is_none());
+        // The map gives the same answers.
+        let mut m = h.clone();
+        m.insert("x-other", HeaderValue::from_static("o"));
+        assert_eq!(m.single(&HeaderName::from_static("x-key")), Err(()));
+        assert_eq!(
+            m.single(&HeaderName::from_static("apikey")),
+            Ok(Some(&b"k"[..]))
+        );
+        assert_eq!(m.single(&HeaderName::from_static("accept")), Ok(None));
+    }
+
+    #[test]
+    fn debug_output_names_lines_but_shows_no_values() {
+        let h = raw("Host: a\nApiKey: secret-key");
+        let shown = format!("{h:?}");
+        assert!(shown.contains("ApiKey"), "{shown}");
+        assert!(!shown.contains("secret-key"), "{shown}");
+    }
+
+    #[test]
+    fn clear_empties_either_form() {
+        let mut h = raw("Host: a");
+        h.clear();
+        assert!(h.is_empty());
+        assert_eq!(h.lines().count(), 0);
+        let mut m = RequestHeaders::from(HeaderMap::new());
+        m.insert("a", HeaderValue::from_static("1"));
+        m.clear();
+        assert!(m.is_empty());
+    }
+}
