@@ -199,6 +199,14 @@ fn lowercase<'b>(name: &[u8], buf: &'b mut [u8; LONGEST_MANAGED]) -> Option<&'b 
 
 /// The rule for a client line named `name` (any case).
 fn role(name: &[u8]) -> Role {
+    // Every managed name starts with one of these: most client lines (`accept`,
+    // `user-agent`, `apikey`, ...) are told apart by their first byte.
+    if !matches!(
+        name.first().map(u8::to_ascii_lowercase),
+        Some(b'c' | b'h' | b'k' | b'p' | b't' | b'u' | b'v' | b'x')
+    ) {
+        return Role::Other;
+    }
     let mut buf = [0; LONGEST_MANAGED];
     let Some(lower) = lowercase(name, &mut buf) else {
         return Role::Other;
@@ -224,6 +232,9 @@ fn role(name: &[u8]) -> Role {
 
 /// Whether `name` (any case) is one of the consumer headers an authentication sets.
 fn is_consumer_header(name: &[u8]) -> bool {
+    if !name.first().is_some_and(|b| b.eq_ignore_ascii_case(&b'x')) {
+        return false;
+    }
     let mut buf = [0; LONGEST_MANAGED];
     lowercase(name, &mut buf).is_some_and(ConsumerHeaders::names_bytes)
 }
@@ -442,6 +453,59 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use http::HeaderMap;
+
+    /// Every managed name, in any case, gets past `role`'s first-byte filter, and
+    /// consumer headers are found in any case.
+    #[test]
+    fn managed_names_are_recognised_in_any_case() {
+        let managed = [
+            "connection",
+            "keep-alive",
+            "proxy",
+            "proxy-connection",
+            "trailer",
+            "transfer-encoding",
+            "upgrade",
+            "te",
+            "content-length",
+            "host",
+            "via",
+            "x-forwarded-for",
+            "x-real-ip",
+            "x-forwarded-proto",
+            "x-forwarded-host",
+            "x-forwarded-port",
+            "x-forwarded-path",
+            "x-forwarded-prefix",
+            "x-kong-request-id",
+        ];
+        for n in managed {
+            for spelled in [n.to_string(), n.to_ascii_uppercase()] {
+                assert!(
+                    !matches!(role(spelled.as_bytes()), Role::Other),
+                    "{spelled}"
+                );
+            }
+        }
+        for n in [
+            "accept",
+            "user-agent",
+            "apikey",
+            "x-custom",
+            "authorization",
+        ] {
+            assert!(matches!(role(n.as_bytes()), Role::Other), "{n}");
+        }
+        for n in [
+            "X-Consumer-ID",
+            "x-credential-identifier",
+            "X-ANONYMOUS-CONSUMER",
+        ] {
+            assert!(is_consumer_header(n.as_bytes()), "{n}");
+        }
+        assert!(!is_consumer_header(b"x-consumer-idx"));
+        assert!(!is_consumer_header(b"apikey"));
+    }
 
     fn hv(s: &'static str) -> HeaderValue {
         HeaderValue::from_static(s)
