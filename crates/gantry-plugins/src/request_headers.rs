@@ -42,9 +42,19 @@ impl RawLines {
         self.head.get(range(span)).unwrap_or(&[])
     }
 
+    /// The span as a header value sharing the head (`None` if the span or its bytes
+    /// are not one: never for the parser's lines).
+    fn shared_value(&self, span: (u16, u16)) -> Option<HeaderValue> {
+        let r = range(span);
+        if r.start > r.end || r.end > self.head.len() {
+            return None;
+        }
+        HeaderValue::from_maybe_shared(self.head.slice(r)).ok()
+    }
+
     fn value(&self, span: (u16, u16)) -> HeaderValue {
-        HeaderValue::from_maybe_shared(self.head.slice(range(span)))
-            .unwrap_or_else(|_| HeaderValue::from_static(""))
+        self.shared_value(span)
+            .unwrap_or_else(|| HeaderValue::from_static(""))
     }
 
     fn to_map(&self) -> HeaderMap {
@@ -53,7 +63,7 @@ impl RawLines {
             let Ok(name) = HeaderName::from_bytes(self.bytes(l.name)) else {
                 continue;
             };
-            if let Ok(value) = HeaderValue::from_maybe_shared(self.head.slice(range(l.value))) {
+            if let Some(value) = self.shared_value(l.value) {
                 map.append(name, value);
             }
         }
@@ -333,6 +343,28 @@ mod tests {
         let shown = format!("{h:?}");
         assert!(shown.contains("ApiKey"), "{shown}");
         assert!(!shown.contains("secret-key"), "{shown}");
+    }
+
+    #[test]
+    fn spans_outside_the_head_are_left_out_not_a_panic() {
+        let head = Bytes::from_static(b"x: v");
+        let lines = vec![
+            RawLine {
+                name: (0, 1),
+                value: (3, 4),
+            },
+            RawLine {
+                name: (0, 1),
+                value: (3, 99),
+            },
+            RawLine {
+                name: (0, 99),
+                value: (3, 4),
+            },
+        ];
+        let h = RequestHeaders::from(RawLines::new(head, lines));
+        assert_eq!(h.len(), 1);
+        assert_eq!(h.get("x").unwrap(), "v");
     }
 
     #[test]
