@@ -85,9 +85,11 @@ pub struct RequestHeaders {
 /// alike); values are left out: they carry credentials, and `Debug` output ends up in logs.
 impl std::fmt::Debug for RequestHeaders {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list()
-            .entries(self.lines().map(|l| String::from_utf8_lossy(l.name)))
-            .finish()
+        let mut names = f.debug_list();
+        self.for_each_line(|l| {
+            names.entry(&String::from_utf8_lossy(l.name));
+        });
+        names.finish()
     }
 }
 
@@ -110,19 +112,10 @@ impl From<RawLines> for RequestHeaders {
 }
 
 impl RequestHeaders {
-    /// Each line, in the client's order and spelling while the headers are unchanged;
-    /// from the map (lowercase names, grouped by name) once changed.
-    #[inline]
-    pub fn lines(&self) -> Lines<'_> {
-        match (&self.raw, self.map.get()) {
-            (Some(raw), _) => Lines::Raw(raw, raw.lines.iter()),
-            (None, Some(map)) => Lines::Map(map.iter()),
-            (None, None) => Lines::Empty,
-        }
-    }
-
-    /// Calls `f` with each line, as [`RequestHeaders::lines`] gives them (a loop over
-    /// the lines rather than an iterator: the proxy's passes over them are hot).
+    /// Calls `f` with each line: in the client's order and spelling while the headers
+    /// are unchanged, from the map (lowercase names, grouped by name) once changed. A
+    /// loop rather than an iterator: the proxy's passes over the lines are hot, and an
+    /// iterator's per-item dispatch cost ~40 instructions a line.
     #[inline]
     pub fn for_each_line(&self, mut f: impl FnMut(Line<'_>)) {
         match (&self.raw, self.map.get()) {
@@ -210,7 +203,7 @@ impl std::ops::DerefMut for RequestHeaders {
     }
 }
 
-/// One line of [`RequestHeaders::lines`].
+/// One line of [`RequestHeaders::for_each_line`].
 pub struct Line<'a> {
     pub name: &'a [u8],
     pub value: &'a [u8],
@@ -232,38 +225,17 @@ impl Line<'_> {
     }
 }
 
-/// The lines of [`RequestHeaders::lines`].
-pub enum Lines<'a> {
-    Raw(&'a RawLines, std::slice::Iter<'a, RawLine>),
-    Map(http::header::Iter<'a, HeaderValue>),
-    Empty,
-}
-
-impl<'a> Iterator for Lines<'a> {
-    type Item = Line<'a>;
-
-    #[inline]
-    fn next(&mut self) -> Option<Line<'a>> {
-        match self {
-            Lines::Raw(raw, it) => it.next().map(|l| Line {
-                name: raw.bytes(l.name),
-                value: raw.bytes(l.value),
-                from: Source::Raw(raw, l.value),
-            }),
-            Lines::Map(it) => it.next().map(|(n, v)| Line {
-                name: n.as_str().as_bytes(),
-                value: v.as_bytes(),
-                from: Source::Map(v),
-            }),
-            Lines::Empty => None,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    /// Each line's name and value, as `for_each_line` gives them.
+    fn lines(h: &RequestHeaders) -> Vec<(Vec<u8>, HeaderValue)> {
+        let mut out = Vec::new();
+        h.for_each_line(|l| out.push((l.name.to_vec(), l.header_value())));
+        out
+    }
 
     fn raw(text: &'static str) -> RequestHeaders {
         // "Name: value" lines separated by "\n".
@@ -286,21 +258,18 @@ mod tests {
     #[test]
     fn lines_keep_the_clients_order_and_spelling_until_changed() {
         let mut h = raw("Host: a\nX-Key: 1\nAccept: */*\nx-key: 2");
-        let got: Vec<_> = h
-            .lines()
-            .map(|l| (l.name.to_vec(), l.header_value()))
-            .collect();
+        let got = lines(&h);
         assert_eq!(got[0].0, b"Host");
         assert_eq!(got[1].0, b"X-Key");
         assert_eq!(got[3].0, b"x-key");
         // Reading the map leaves the lines as they are.
         assert_eq!(h.get_all("x-key").iter().count(), 2);
         assert!(h.is_raw());
-        assert_eq!(h.lines().next().unwrap().name, b"Host");
+        assert_eq!(lines(&h)[0].0, b"Host");
         // A change makes the map the only copy.
         h.insert("x-new", HeaderValue::from_static("n"));
         assert!(!h.is_raw());
-        let names: Vec<_> = h.lines().map(|l| l.name.to_vec()).collect();
+        let names: Vec<_> = lines(&h).into_iter().map(|(n, _)| n).collect();
         assert_eq!(
             names,
             [&b"host"[..], b"x-key", b"x-key", b"accept", b"x-new"]
@@ -372,7 +341,7 @@ mod tests {
         let mut h = raw("Host: a");
         h.clear();
         assert!(h.is_empty());
-        assert_eq!(h.lines().count(), 0);
+        assert!(lines(&h).is_empty());
         let mut m = RequestHeaders::from(HeaderMap::new());
         m.insert("a", HeaderValue::from_static("1"));
         m.clear();
