@@ -100,7 +100,7 @@ impl PluginHandler for Handler {
     }
 
     fn access(&self, ctx: &mut RequestCtx) -> Decision {
-        let ua = match ctx.single_header(&USER_AGENT) {
+        let ua = match ctx.headers.single(&USER_AGENT) {
             Err(()) => {
                 return ctx.reject(
                     StatusCode::BAD_REQUEST,
@@ -108,7 +108,7 @@ impl PluginHandler for Handler {
                 );
             }
             Ok(None) => return Decision::Continue,
-            Ok(Some(v)) => String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            Ok(Some(v)) => String::from_utf8_lossy(v).into_owned(),
         };
         let ua = ua.trim();
         if self.allow.is_match(ua) {

@@ -131,7 +131,7 @@ impl Handler {
         for (name, header) in &self.key_names {
             let mut v = Found::Absent;
             if c.key_in_header {
-                v = match ctx.single_header_bytes(header) {
+                v = match ctx.headers.single(header) {
                     Ok(None) => Found::Absent,
                     Ok(Some(one)) => Found::Key(Cow::Borrowed(one)),
                     Err(()) => Found::Table,
