@@ -42,6 +42,19 @@ impl RawLines {
         self.head.get(range(span)).unwrap_or(&[])
     }
 
+    /// The values of the lines named `name` (any case), in the client's order.
+    fn values_of<'a>(&'a self, name: &HeaderName) -> impl Iterator<Item = &'a [u8]> {
+        let want = name.as_str().as_bytes();
+        self.lines
+            .iter()
+            .filter(move |l| {
+                let (a, b) = l.name;
+                usize::from(b.wrapping_sub(a)) == want.len()
+                    && self.bytes(l.name).eq_ignore_ascii_case(want)
+            })
+            .map(|l| self.bytes(l.value))
+    }
+
     /// The span as a header value sharing the head (`None` if the span or its bytes
     /// are not one: never for the parser's lines).
     fn shared_value(&self, span: (u16, u16)) -> Option<HeaderValue> {
@@ -152,18 +165,21 @@ impl RequestHeaders {
                 (first, None) => Ok(first.map(HeaderValue::as_bytes)),
             };
         };
-        let want = name.as_str().as_bytes();
-        let mut found = None;
-        for l in &raw.lines {
-            let (a, b) = l.name;
-            if usize::from(b.wrapping_sub(a)) == want.len()
-                && raw.bytes(l.name).eq_ignore_ascii_case(want)
-                && found.replace(raw.bytes(l.value)).is_some()
-            {
-                return Err(());
-            }
+        let mut all = raw.values_of(name);
+        match (all.next(), all.next()) {
+            (_, Some(_)) => Err(()),
+            (first, None) => Ok(first),
         }
-        Ok(found)
+    }
+
+    /// The first value of `name` (any case), as `HeaderMap::get` (and Kong's
+    /// `kong.request.get_header`) gives it. Read off the client's lines while they are
+    /// unchanged.
+    pub fn first(&self, name: &HeaderName) -> Option<&[u8]> {
+        match &self.raw {
+            Some(raw) => raw.values_of(name).next(),
+            None => self.get(name).map(HeaderValue::as_bytes),
+        }
     }
 
     /// Whether the headers are still the client's lines (the map was never changed).
@@ -304,6 +320,20 @@ mod tests {
             Ok(Some(&b"k"[..]))
         );
         assert_eq!(m.single(&HeaderName::from_static("accept")), Ok(None));
+    }
+
+    #[test]
+    fn first_gives_the_first_line_in_any_spelling_as_the_map_does() {
+        let h = raw("Authorization: one\nHost: a\nauthorization: two");
+        let name = HeaderName::from_static("authorization");
+        assert_eq!(h.first(&name), Some(&b"one"[..]));
+        assert_eq!(h.first(&HeaderName::from_static("accept")), None);
+        assert!(h.map.get().is_none());
+        let mut m = h.clone();
+        m.insert("x-other", HeaderValue::from_static("o"));
+        assert!(!m.is_raw());
+        assert_eq!(m.first(&name), Some(&b"one"[..]));
+        assert_eq!(m.first(&HeaderName::from_static("accept")), None);
     }
 
     #[test]

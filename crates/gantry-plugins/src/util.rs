@@ -22,7 +22,16 @@ pub fn sha256(data: &[u8]) -> [u8; 32] {
 
 /// Lowercase hex of SHA-1 (basic-auth password hashing).
 pub fn sha1_hex(data: &[u8]) -> String {
-    sha1_smol::Sha1::from(data).digest().to_string()
+    // By table, not `Display`: basic-auth hashes on every request, and the formatter
+    // cost more than the digest.
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let digest = sha1_smol::Sha1::from(data).digest().bytes();
+    let mut out = String::with_capacity(2 * digest.len());
+    for b in digest {
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0x0f)]));
+    }
+    out
 }
 
 /// PCRE's `\s` (Kong's `ngx.re` patterns): space, tab, newline, VT, FF, CR.

@@ -518,3 +518,84 @@ consumers:
     assert!(got.starts_with("HTTP/1.1 401"), "{got}");
     assert!(got.contains("Duplicate API key found"), "{got}");
 }
+
+/// basic-auth and cors read the client's lines under any spelling, and with a header
+/// sent twice they take the first line, as Kong's `kong.request.get_header` does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn header_reading_plugins_take_the_first_line_in_any_spelling() {
+    let (origin, mut heads) = wire_origin().await;
+    let yml = format!(
+        r#"
+_format_version: "3.0"
+services:
+- name: api
+  url: http://{origin}
+  routes:
+  - name: basic
+    paths: ["/basic"]
+    plugins:
+    - name: basic-auth
+  - name: cors
+    paths: ["/cors"]
+    plugins:
+    - name: cors
+      config: {{origins: ["http://a.example"]}}
+consumers:
+- username: alice
+  basicauth_credentials:
+  - username: alice
+    password: pw
+"#
+    );
+    let p = Proxy::start(&load(&yml), ProxyOptions::default());
+    // "alice:pw" and "alice:no"
+    let (good, bad) = ("Basic YWxpY2U6cHc=", "Basic YWxpY2U6bm8=");
+
+    let got = raw_exchange(
+        p.addr,
+        &format!(
+            "GET /basic HTTP/1.1\r\nHost: h\r\nAUTHORIZATION: {good}\r\nConnection: close\r\n\r\n"
+        ),
+    )
+    .await;
+    assert!(got.starts_with("HTTP/1.1 200"), "{got}");
+    let head = heads.recv().await.unwrap();
+    assert!(head.contains("\r\nAUTHORIZATION: Basic "), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("\r\nx-consumer-username: alice\r\n"),
+        "{head}"
+    );
+
+    let got = raw_exchange(
+        p.addr,
+        &format!(
+            "GET /basic HTTP/1.1\r\nHost: h\r\nAuthorization: {good}\r\nauthorization: {bad}\r\nConnection: close\r\n\r\n"
+        ),
+    )
+    .await;
+    assert!(got.starts_with("HTTP/1.1 200"), "{got}");
+    heads.recv().await.unwrap();
+
+    let got = raw_exchange(
+        p.addr,
+        &format!(
+            "GET /basic HTTP/1.1\r\nHost: h\r\nauthorization: {bad}\r\nAuthorization: {good}\r\nConnection: close\r\n\r\n"
+        ),
+    )
+    .await;
+    assert!(got.starts_with("HTTP/1.1 401"), "{got}");
+    assert!(got.contains("Unauthorized"), "{got}");
+
+    let got = raw_exchange(
+        p.addr,
+        "GET /cors HTTP/1.1\r\nHost: h\r\nORIGIN: http://a.example\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(got.starts_with("HTTP/1.1 200"), "{got}");
+    assert!(
+        got.to_ascii_lowercase()
+            .contains("\r\naccess-control-allow-origin: http://a.example\r\n"),
+        "{got}"
+    );
+}

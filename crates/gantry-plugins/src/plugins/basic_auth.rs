@@ -102,15 +102,18 @@ fn parse_basic(value: &[u8]) -> Option<(String, Vec<u8>)> {
 }
 
 impl Handler {
-    fn retrieve(&self, ctx: &mut RequestCtx, header: HeaderName) -> Option<(String, Vec<u8>)> {
-        let creds = ctx
-            .headers
-            .get(&header)
-            .and_then(|v| parse_basic(v.as_bytes()));
-        if self.config.hide_credentials {
+    /// Kong's `retrieve_credentials` for a header read earlier (`sent`: whether it was
+    /// there, and what it held): a header that was sent goes with `hide_credentials`.
+    fn retrieve(
+        &self,
+        ctx: &mut RequestCtx,
+        header: HeaderName,
+        sent: Option<Option<(String, Vec<u8>)>>,
+    ) -> Option<(String, Vec<u8>)> {
+        if sent.is_some() && self.config.hide_credentials {
             ctx.headers.remove(&header);
         }
-        creds
+        sent.flatten()
     }
 
     fn lookup(&self, user: Option<&(String, Vec<u8>)>) -> Option<&BasicEntry> {
@@ -119,22 +122,29 @@ impl Handler {
 
     /// Kong's `do_authentication`: `Ok` when authenticated, else the rejection.
     fn authenticate(&self, ctx: &mut RequestCtx) -> Result<(), Failure> {
-        if !ctx.headers.contains_key(AUTHORIZATION)
-            && !ctx.headers.contains_key(PROXY_AUTHORIZATION)
-        {
+        // Each header read once, off the client's lines.
+        let proxy = ctx.headers.first(&PROXY_AUTHORIZATION).map(parse_basic);
+        let plain = ctx.headers.first(&AUTHORIZATION).map(parse_basic);
+        if proxy.is_none() && plain.is_none() {
             return Err(UNAUTHORIZED);
         }
-        let mut given = self.retrieve(ctx, PROXY_AUTHORIZATION);
+        let mut given = self.retrieve(ctx, PROXY_AUTHORIZATION, proxy);
         let mut entry = self.lookup(given.as_ref());
         if entry.is_none() {
-            given = self.retrieve(ctx, AUTHORIZATION);
+            given = self.retrieve(ctx, AUTHORIZATION, plain);
             entry = self.lookup(given.as_ref());
         }
         let (Some(entry), Some((_, password))) = (entry, given) else {
             return Err(UNAUTHORIZED);
         };
         let mut salted = password;
-        salted.extend_from_slice(entry.credential.consumer_id.to_string().as_bytes());
+        let mut id = uuid::Uuid::encode_buffer();
+        let id = entry
+            .credential
+            .consumer_id
+            .hyphenated()
+            .encode_lower(&mut id);
+        salted.extend_from_slice(id.as_bytes());
         let digest = sha1_hex(&salted);
         if !ct_eq(digest.as_bytes(), entry.password_hash.as_bytes()) {
             return Err(UNAUTHORIZED);

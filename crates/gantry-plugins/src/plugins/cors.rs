@@ -190,6 +190,8 @@ struct Handler {
 struct SkipResponseHeaders;
 
 const ACAO: HeaderName = header::ACCESS_CONTROL_ALLOW_ORIGIN;
+const REQUEST_PRIVATE_NETWORK: HeaderName =
+    HeaderName::from_static("access-control-request-private-network");
 
 fn set(h: &mut HeaderMap, name: HeaderName, v: &str) {
     if let Ok(v) = HeaderValue::from_str(v) {
@@ -272,8 +274,14 @@ impl Handler {
     }
 }
 
-fn req_header<'a>(ctx: &'a RequestCtx, name: &str) -> Option<&'a str> {
-    ctx.headers.get(name).and_then(|v| v.to_str().ok())
+/// The request header's first value as text (`HeaderValue::to_str`: visible ASCII
+/// and tabs only).
+fn req_header<'a>(ctx: &'a RequestCtx, name: &HeaderName) -> Option<&'a str> {
+    let v = ctx.headers.first(name)?;
+    v.iter()
+        .all(|&b| b == b'\t' || (b' '..=b'~').contains(&b))
+        .then(|| std::str::from_utf8(v).ok())
+        .flatten()
 }
 
 impl PluginHandler for Handler {
@@ -286,7 +294,7 @@ impl PluginHandler for Handler {
     }
 
     fn access(&self, ctx: &mut RequestCtx) -> Decision {
-        let origin = req_header(ctx, "origin").map(str::to_string);
+        let origin = req_header(ctx, &header::ORIGIN).map(str::to_string);
         if ctx.method != Method::OPTIONS
             || origin.is_none()
             || !ctx
@@ -306,7 +314,7 @@ impl PluginHandler for Handler {
         let allow_headers = self
             .allow_headers
             .as_deref()
-            .or_else(|| req_header(ctx, "access-control-request-headers"));
+            .or_else(|| req_header(ctx, &header::ACCESS_CONTROL_REQUEST_HEADERS));
         if let Some(v) = allow_headers {
             set(h, header::ACCESS_CONTROL_ALLOW_HEADERS, v);
         }
@@ -314,9 +322,7 @@ impl PluginHandler for Handler {
         if let Some(m) = &self.max_age {
             set(h, header::ACCESS_CONTROL_MAX_AGE, m);
         }
-        if self.private_network
-            && req_header(ctx, "access-control-request-private-network") == Some("true")
-        {
+        if self.private_network && req_header(ctx, &REQUEST_PRIVATE_NETWORK) == Some("true") {
             set(
                 h,
                 HeaderName::from_static("access-control-allow-private-network"),
@@ -330,7 +336,7 @@ impl PluginHandler for Handler {
         if ctx.scratch.get::<SkipResponseHeaders>().is_some() {
             return;
         }
-        let origin = req_header(ctx, "origin");
+        let origin = req_header(ctx, &header::ORIGIN);
         if origin.is_none() && !self.allow_origin_absent {
             return;
         }

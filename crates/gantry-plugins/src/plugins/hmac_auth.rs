@@ -122,7 +122,7 @@ fn parse_params(value: &[u8]) -> Option<Params> {
 /// `kong.request.get_header(name)`: the first value, names normalised.
 fn request_header<'a>(ctx: &'a RequestCtx, name: &str) -> Option<&'a [u8]> {
     let name = crate::util::kong_header_name(name)?;
-    ctx.headers.get(name).map(|v| v.as_bytes())
+    ctx.headers.first(&name)
 }
 
 fn http_version(v: Version) -> &'static str {
@@ -235,18 +235,15 @@ impl Handler {
 
     /// Kong's `do_authentication`: `Ok` when authenticated, else the rejection.
     fn authenticate(&self, ctx: &mut RequestCtx) -> Result<(), Failure> {
-        let authorization = ctx.headers.get(AUTHORIZATION).cloned();
-        let proxy_authorization = ctx.headers.get(PROXY_AUTHORIZATION).cloned();
+        let authorization = ctx.headers.first(&AUTHORIZATION).map(<[u8]>::to_vec);
+        let proxy_authorization = ctx.headers.first(&PROXY_AUTHORIZATION).map(<[u8]>::to_vec);
         if authorization.is_none() && proxy_authorization.is_none() {
             return Err(Failure::Unauthorized("Unauthorized"));
         }
         if !(self.clock_ok(ctx, "x-date") || self.clock_ok(ctx, "date")) {
             return Err(Failure::Unauthorized(DATE_REQUIRED));
         }
-        let params = match proxy_authorization
-            .as_ref()
-            .and_then(|v| parse_params(v.as_bytes()))
-        {
+        let params = match proxy_authorization.as_ref().and_then(|v| parse_params(v)) {
             Some(p) => {
                 if self.config.hide_credentials {
                     ctx.headers.remove(PROXY_AUTHORIZATION);
@@ -257,9 +254,7 @@ impl Handler {
                 if self.config.hide_credentials {
                     ctx.headers.remove(AUTHORIZATION);
                 }
-                authorization
-                    .as_ref()
-                    .and_then(|v| parse_params(v.as_bytes()))
+                authorization.as_ref().and_then(|v| parse_params(v))
             }
         };
         let Some(params) = params.filter(|p| self.validate_params(p)) else {

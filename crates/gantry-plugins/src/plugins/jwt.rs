@@ -185,8 +185,8 @@ impl Handler {
             }
         }
         for name in &self.header_names {
-            if let Some(v) = ctx.headers.get(name)
-                && let Some(tok) = bearer_token(v.as_bytes())
+            if let Some(v) = ctx.headers.first(name)
+                && let Some(tok) = bearer_token(v)
                 && !tok.is_empty()
             {
                 add(Token::Str(tok.to_vec()));
