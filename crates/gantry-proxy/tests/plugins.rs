@@ -386,6 +386,14 @@ fn rebuilds_reuse_what_did_not_change() {
     assert!(Arc::ptr_eq(&set(&third), &set(&fourth)));
 }
 
+/// A kong.yml of one service `api` at `origin`; `routes` continues its `routes:` list
+/// (and may add top-level entities after it).
+fn one_service(origin: std::net::SocketAddr, routes: &str) -> String {
+    format!(
+        "_format_version: \"3.0\"\nservices:\n- name: api\n  url: http://{origin}\n  routes:\n{routes}"
+    )
+}
+
 /// An origin that hands over each request head exactly as it arrived and answers `ok`.
 async fn wire_origin() -> (
     std::net::SocketAddr,
@@ -446,14 +454,9 @@ async fn raw_exchange(addr: std::net::SocketAddr, raw: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unchanged_request_lines_keep_the_clients_spelling_upstream() {
     let (origin, mut heads) = wire_origin().await;
-    let yml = format!(
-        r#"
-_format_version: "3.0"
-services:
-- name: api
-  url: http://{origin}
-  routes:
-  - name: keyed
+    let yml = one_service(
+        origin,
+        r#"  - name: keyed
     paths: ["/keyed"]
     plugins:
     - name: key-auth
@@ -461,12 +464,12 @@ services:
     paths: ["/hidden"]
     plugins:
     - name: key-auth
-      config: {{hide_credentials: true}}
+      config: {hide_credentials: true}
 consumers:
 - username: alice
   keyauth_credentials:
   - key: secret-key
-"#
+"#,
     );
     let p = Proxy::start(&load(&yml), ProxyOptions::default());
 
@@ -524,14 +527,9 @@ consumers:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn header_reading_plugins_take_the_first_line_in_any_spelling() {
     let (origin, mut heads) = wire_origin().await;
-    let yml = format!(
-        r#"
-_format_version: "3.0"
-services:
-- name: api
-  url: http://{origin}
-  routes:
-  - name: basic
+    let yml = one_service(
+        origin,
+        r#"  - name: basic
     paths: ["/basic"]
     plugins:
     - name: basic-auth
@@ -539,13 +537,13 @@ services:
     paths: ["/cors"]
     plugins:
     - name: cors
-      config: {{origins: ["http://a.example"]}}
+      config: {origins: ["http://a.example"]}
 consumers:
 - username: alice
   basicauth_credentials:
   - username: alice
     password: pw
-"#
+"#,
     );
     let p = Proxy::start(&load(&yml), ProxyOptions::default());
     // "alice:pw" and "alice:no"
