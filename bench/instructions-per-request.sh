@@ -94,7 +94,9 @@ else
     "$BIN" start > "$DIR/valgrind.log" 2>&1 & VG=$!
 fi
 PIDS+=($VG)
-for _ in $(seq 60); do (exec 3<>/dev/tcp/127.0.0.1/9305) 2>/dev/null && break; sleep 0.5; done
+# START_WAIT: seconds to wait for the proxy to listen (a 10k-consumer kong.yml loads
+# slowly under valgrind: START_WAIT=300).
+for _ in $(seq $(( ${START_WAIT:-30} * 2 ))); do (exec 3<>/dev/tcp/127.0.0.1/9305) 2>/dev/null && break; sleep 0.5; done
 args=()
 [[ -n ${HEADER:-} ]] && args=(-H "$HEADER")
 wrk -t1 -c10 -d1s "${args[@]}" http://127.0.0.1:9305/ > /dev/null   # warm-up
