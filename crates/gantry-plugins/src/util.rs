@@ -52,7 +52,12 @@ pub(crate) fn ngx_decode_base64(input: &[u8]) -> Option<Vec<u8>> {
 /// A header name as Kong's `get_headers()` keys and `ngx.header` read it
 /// (case-insensitive, `_` as `-`); `None` when it is not a valid name.
 pub(crate) fn kong_header_name(name: &str) -> Option<HeaderName> {
-    HeaderName::from_bytes(name.to_ascii_lowercase().replace('_', "-").as_bytes()).ok()
+    // `from_bytes` lowercases by itself; only an underscore needs a rewritten copy
+    // (hmac-auth looks up every signed header per request).
+    if !name.contains('_') {
+        return HeaderName::from_bytes(name.as_bytes()).ok();
+    }
+    HeaderName::from_bytes(name.replace('_', "-").as_bytes()).ok()
 }
 
 /// The `config` record of a plugin subschema.
@@ -93,5 +98,15 @@ mod tests {
         assert!(!ct_eq(b"abc", b"abd"));
         assert!(!ct_eq(b"abc", b"ab"));
         assert_eq!(sha1_hex(b"abc"), "a9993e364706816aba3e25717850c26c9cd0d89d");
+    }
+
+    #[test]
+    fn header_names_as_kong_normalises_them() {
+        let name = |n: &str| kong_header_name(n).map(|h| h.as_str().to_string());
+        assert_eq!(name("Content-Type").as_deref(), Some("content-type"));
+        assert_eq!(name("X_Custom_Name").as_deref(), Some("x-custom-name"));
+        assert_eq!(name("X-MiXeD").as_deref(), Some("x-mixed"));
+        assert_eq!(name("bad name"), None);
+        assert_eq!(name(""), None);
     }
 }
