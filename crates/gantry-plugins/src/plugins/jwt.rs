@@ -535,8 +535,8 @@ fn cookie<'a>(ctx: &'a RequestCtx, name: &str) -> Option<&'a [u8]> {
         let n = b.iter().take_while(|&&c| c == b' ').count();
         b.get(n..).unwrap_or_default()
     };
-    for v in ctx.headers.get_all(COOKIE) {
-        for pair in v.as_bytes().split(|&b| b == b';') {
+    for v in ctx.headers.values(&COOKIE) {
+        for pair in v.split(|&b| b == b';') {
             let pair = skip_spaces(pair);
             let Some(rest) = pair
                 .get(..name.len())
