@@ -426,21 +426,33 @@ impl ConsumerHeaders {
         }
     }
 
-    /// Whether `name` is one of them (so a client's line of that name is dropped).
-    pub fn names(name: &str) -> bool {
-        Self::names_bytes(name.as_bytes())
-    }
+    /// The names of the headers an authentication sets (a client's lines of these
+    /// names are dropped), lowercase.
+    pub const NAMES: [&'static str; 5] = [
+        "x-consumer-id",
+        "x-consumer-custom-id",
+        "x-consumer-username",
+        "x-credential-identifier",
+        "x-anonymous-consumer",
+    ];
 
-    /// [`ConsumerHeaders::names`] for a lowercase name as bytes.
+    /// The length of the longest of [`Self::NAMES`] (what a caller lowercasing a
+    /// client's name into a buffer needs room for).
+    pub const LONGEST_NAME: usize = {
+        let mut longest = 0;
+        let mut i = 0;
+        while i < Self::NAMES.len() {
+            if Self::NAMES[i].len() > longest {
+                longest = Self::NAMES[i].len();
+            }
+            i += 1;
+        }
+        longest
+    };
+
+    /// Whether the lowercase `name` is one of [`Self::NAMES`].
     pub fn names_bytes(name: &[u8]) -> bool {
-        matches!(
-            name,
-            b"x-consumer-id"
-                | b"x-consumer-custom-id"
-                | b"x-consumer-username"
-                | b"x-credential-identifier"
-                | b"x-anonymous-consumer"
-        )
+        Self::NAMES.iter().any(|n| n.as_bytes() == name)
     }
 }
 

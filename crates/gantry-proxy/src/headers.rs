@@ -185,8 +185,16 @@ enum Role {
     Other,
 }
 
-/// Longest name [`role`] or the consumer headers know (`x-credential-identifier`).
-const LONGEST_MANAGED: usize = 23;
+/// Longest name [`role`] knows (`x-forwarded-prefix`).
+const LONGEST_ROLE: usize = 18;
+
+/// Room for the longest name [`role`] or the consumer headers know: a longer client
+/// name is none of them.
+const LONGEST_MANAGED: usize = if ConsumerHeaders::LONGEST_NAME > LONGEST_ROLE {
+    ConsumerHeaders::LONGEST_NAME
+} else {
+    LONGEST_ROLE
+};
 
 /// `name` in lowercase in `buf`, or `None` when it is longer than any managed name.
 fn lowercase<'b>(name: &[u8], buf: &'b mut [u8; LONGEST_MANAGED]) -> Option<&'b [u8]> {
@@ -479,6 +487,7 @@ mod tests {
             "x-forwarded-prefix",
             "x-kong-request-id",
         ];
+        assert_eq!(managed.iter().map(|n| n.len()).max(), Some(LONGEST_ROLE));
         for n in managed {
             for spelled in [n.to_string(), n.to_ascii_uppercase()] {
                 assert!(
@@ -496,12 +505,10 @@ mod tests {
         ] {
             assert!(matches!(role(n.as_bytes()), Role::Other), "{n}");
         }
-        for n in [
-            "X-Consumer-ID",
-            "x-credential-identifier",
-            "X-ANONYMOUS-CONSUMER",
-        ] {
-            assert!(is_consumer_header(n.as_bytes()), "{n}");
+        for n in ConsumerHeaders::NAMES {
+            for spelled in [n.to_string(), n.to_ascii_uppercase()] {
+                assert!(is_consumer_header(spelled.as_bytes()), "{spelled}");
+            }
         }
         assert!(!is_consumer_header(b"x-consumer-idx"));
         assert!(!is_consumer_header(b"apikey"));
