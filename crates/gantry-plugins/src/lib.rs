@@ -31,6 +31,7 @@ pub mod consumers;
 pub mod ctx;
 pub mod http_time;
 pub mod multipart;
+pub mod name_cache;
 pub mod plugin;
 pub mod plugins;
 pub mod request_headers;

@@ -73,7 +73,7 @@ impl RawLines {
     fn to_map(&self) -> HeaderMap {
         let mut map = HeaderMap::with_capacity(self.lines.len());
         for l in &self.lines {
-            let Ok(name) = HeaderName::from_bytes(self.bytes(l.name)) else {
+            let Ok(name) = crate::name_cache::header_name(self.bytes(l.name)) else {
                 continue;
             };
             if let Some(value) = self.shared_value(l.value) {

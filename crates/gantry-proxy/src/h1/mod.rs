@@ -2,8 +2,8 @@
 //! connection's task: [`server`] reads client requests and writes responses,
 //! [`client`] talks to upstreams over pooled connections, [`head`] and [`chunked`] are
 //! the wire format ([`raw`] an upstream response's lines as received), [`io`] the
-//! transport pieces, [`date`] the cached `Date` value, [`name_cache`] each worker's
-//! recently seen header names.
+//! transport pieces, [`date`] the cached `Date` value (each worker's recently seen header
+//! names are `gantry_plugins::name_cache`, shared with the request headers' map).
 //!
 //! Why not hyper here: hyper's HTTP/1 server and client each run a dispatcher state
 //! machine, and its client puts every upstream connection in a task of its own fed
@@ -18,6 +18,5 @@ pub mod client;
 pub mod date;
 pub mod head;
 pub mod io;
-pub mod name_cache;
 pub mod raw;
 pub mod server;

@@ -249,8 +249,10 @@ impl RawHeaders {
     pub fn to_map(&self) -> Result<HeaderMap, &'static str> {
         let mut map = HeaderMap::with_capacity(self.spans.len() + 8);
         for s in &self.spans {
-            let name = super::name_cache::header_name(self.head.get(range(s.name)).unwrap_or(&[]))
-                .map_err(|_| "invalid header name")?;
+            let name = gantry_plugins::name_cache::header_name(
+                self.head.get(range(s.name)).unwrap_or(&[]),
+            )
+            .map_err(|_| "invalid header name")?;
             let value = HeaderValue::from_maybe_shared(self.head.slice(range(s.value)))
                 .map_err(|_| "invalid header value")?;
             map.append(name, value);
@@ -353,7 +355,7 @@ impl Relayed {
     pub fn passes(&self, known: Option<Known>, name: &[u8], own: &HeaderMap) -> bool {
         let own_has = || {
             !own.is_empty()
-                && super::name_cache::header_name(name).is_ok_and(|n| own.contains_key(n))
+                && gantry_plugins::name_cache::header_name(name).is_ok_and(|n| own.contains_key(n))
         };
         match known {
             Some(k) if k.is_hop_by_hop() => false,
