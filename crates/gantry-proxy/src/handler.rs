@@ -12,7 +12,7 @@ use arc_swap::ArcSwap;
 use gantry_core::Protocol;
 use gantry_plugins::RequestHeaders;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use http::{Request, Response, StatusCode, Uri, Version};
+use http::{Method, Request, Response, StatusCode, Uri, Version};
 use hyper::body::Incoming;
 use ipnet::IpNet;
 
@@ -121,33 +121,42 @@ pub async fn handle(
     conn: Arc<ConnInfo>,
     req: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, Infallible> {
-    let req = req.map(RequestBody::H2);
-    let mut resp = serve(&worker, &conn, req, None).await;
+    let (parts, body) = req.into_parts();
+    let req = Downstream {
+        method: parts.method,
+        uri: parts.uri,
+        version: parts.version,
+        headers: RequestHeaders::from(parts.headers),
+        body: RequestBody::H2(body),
+    };
+    let mut resp = serve(&worker, &conn, req).await;
     crate::respond::merge_relayed(&mut resp);
     Ok(resp)
 }
 
+/// A request as a codec hands it over: its parts, not an `http::Request` (building one
+/// only to take it apart cost an empty map's drop and a copy of each part).
+pub struct Downstream<'a> {
+    pub method: Method,
+    pub uri: Uri,
+    pub version: Version,
+    /// As the client sent them: the raw lines (HTTP/1.x) or hyper's map (HTTP/2).
+    pub headers: RequestHeaders,
+    pub body: RequestBody<'a>,
+}
+
 /// Serves one request. Never fails: every error becomes a Kong-shaped response.
-/// `lines` are the request's headers as the client sent them (HTTP/1.x); without them
-/// the request's own map is used.
-pub async fn serve(
-    worker: &Worker,
-    conn: &ConnInfo,
-    req: Request<RequestBody<'_>>,
-    lines: Option<RequestHeaders>,
-) -> Response<ProxyBody> {
+pub async fn serve(worker: &Worker, conn: &ConnInfo, req: Downstream<'_>) -> Response<ProxyBody> {
     let start = crate::clock::this_poll();
     let snapshot_ref = worker.snapshot.load_full();
     let snapshot: &Snapshot = &snapshot_ref;
-    let (parts, body) = req.into_parts();
-    let http::request::Parts {
+    let Downstream {
         mut method,
         uri,
         version,
-        headers: map,
-        ..
-    } = parts;
-    let mut headers = lines.unwrap_or_else(|| RequestHeaders::from(map));
+        mut headers,
+        body,
+    } = req;
     let mut scan = HeaderScan::of(&headers);
     let ctx_value = Ctx::with_negotiation(
         start,
@@ -440,13 +449,13 @@ fn route<'s>(
     scheme: Protocol,
     raw_host: &str,
 ) -> Result<Routed<'s>, Response<ProxyBody>> {
-    // The map is built only when some route matches on headers.
-    let no_headers;
+    // The map is built only when some route matches on headers; otherwise one shared
+    // empty map (a fresh one cost its drop on every request).
+    static NO_HEADERS: std::sync::LazyLock<HeaderMap> = std::sync::LazyLock::new(HeaderMap::new);
     let routed_on: &HeaderMap = if snapshot.router.routes_on_headers() {
         headers
     } else {
-        no_headers = HeaderMap::new();
-        &no_headers
+        &NO_HEADERS
     };
     let view = gantry_router::RequestView {
         scheme,

@@ -12,7 +12,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use http::{HeaderMap, Method, Request, Response, StatusCode, Version};
+use http::{HeaderMap, Method, Response, StatusCode, Version};
 use http_body::{Body, Frame, SizeHint};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::Notify;
@@ -23,7 +23,7 @@ use crate::h1::chunked::{self, ChunkedDecoder, Decoded};
 use crate::h1::head::{self, Framing, HeadError, Persist};
 use crate::h1::io::{IdleTimer, READ_BUF, Rewind, poll_read_some, read_some, write_two};
 use crate::h1::raw::HeaderLines;
-use crate::handler::{ConnInfo, Worker};
+use crate::handler::{ConnInfo, Downstream, Worker};
 use crate::respond::Ctx;
 
 /// A client stream the codec can read and write (plain TCP or TLS).
@@ -175,11 +175,14 @@ pub async fn serve<S: ClientStream>(
                     timeout: timeouts.body,
                 })
             };
-            let mut req = Request::new(body);
-            *req.method_mut() = head.method;
-            *req.uri_mut() = head.uri;
-            *req.version_mut() = version;
-            crate::handler::serve(worker, info, req, Some(head.headers)).await
+            let req = Downstream {
+                method: head.method,
+                uri: head.uri,
+                version,
+                headers: head.headers,
+                body,
+            };
+            crate::handler::serve(worker, info, req).await
         };
 
         // Whatever of the request body the pipeline did not read is read now (up to a
