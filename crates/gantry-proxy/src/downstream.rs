@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use http::Uri;
 use http::header::{self, HeaderMap, HeaderValue};
 
+use crate::h1::raw::eq_folded;
 use crate::handler::ProxyOptions;
 use gantry_plugins::RequestHeaders;
 
@@ -32,29 +33,28 @@ impl HeaderScan {
         let mut scan = HeaderScan::default();
         h.for_each_line(|line| {
             let name = line.name;
-            let is = |want: &[u8]| name.len() == want.len() && name.eq_ignore_ascii_case(want);
-            let slot = if is(b"host") {
+            let slot = if eq_folded(name, b"host") {
                 &mut scan.host
-            } else if is(b"accept") {
+            } else if eq_folded(name, b"accept") {
                 &mut scan.accept
-            } else if is(b"content-type") {
+            } else if eq_folded(name, b"content-type") {
                 &mut scan.content_type
-            } else if is(b"via") {
+            } else if eq_folded(name, b"via") {
                 &mut scan.via
-            } else if is(b"connection") {
+            } else if eq_folded(name, b"connection") {
                 scan.connection = true;
                 return;
-            } else if is(b"te") {
+            } else if eq_folded(name, b"te") {
                 scan.te = true;
                 return;
-            } else if is(b"content-length") {
+            } else if eq_folded(name, b"content-length") {
                 if scan.content_length.is_none() {
                     scan.content_length = std::str::from_utf8(line.value)
                         .ok()
                         .and_then(|v| v.parse().ok());
                 }
                 return;
-            } else if is(b"x-forwarded-for") {
+            } else if eq_folded(name, b"x-forwarded-for") {
                 &mut scan.forwarded_for
             } else {
                 return;

@@ -585,9 +585,8 @@ pub fn write_response_head(
                 }
             }
         }
-        r.kong.for_each(|name, value| {
-            out.extend_from_slice(name);
-            out.extend_from_slice(b": ");
+        r.kong.for_each(|start, value| {
+            out.extend_from_slice(start);
             out.extend_from_slice(value);
             out.extend_from_slice(b"\r\n");
         });

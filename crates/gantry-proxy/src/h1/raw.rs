@@ -286,26 +286,27 @@ impl KongHeaders {
             || (self.request_id.is_some() && is(b"x-kong-request-id"))
     }
 
-    /// Each header Kong adds, as `(name, value)`.
-    pub fn for_each(&self, mut f: impl FnMut(&[u8], &[u8])) {
+    /// Each header Kong adds, as `(start, value)`: `start` is the lowercase name and
+    /// `": "` (so a writer copies the two as one piece, as `LineSink::ours`).
+    pub fn for_each(&self, mut f: impl FnMut(&'static [u8], &[u8])) {
         if let Some(v) = &self.via {
-            f(b"via", v);
+            f(b"via: ", v);
         }
         if self.server {
-            f(b"server", crate::headers::SERVER_TOKEN.as_bytes());
+            f(b"server: ", crate::headers::SERVER_TOKEN.as_bytes());
         }
         let mut digits = itoa::Buffer::new();
         if let Some(ms) = self.upstream_latency {
-            f(b"x-kong-upstream-latency", digits.format(ms).as_bytes());
+            f(b"x-kong-upstream-latency: ", digits.format(ms).as_bytes());
         }
         if let Some(ms) = self.proxy_latency {
-            f(b"x-kong-proxy-latency", digits.format(ms).as_bytes());
+            f(b"x-kong-proxy-latency: ", digits.format(ms).as_bytes());
         }
         if let Some(s) = self.upstream_status {
-            f(b"x-kong-upstream-status", digits.format(s).as_bytes());
+            f(b"x-kong-upstream-status: ", digits.format(s).as_bytes());
         }
         if let Some(id) = &self.request_id {
-            f(b"x-kong-request-id", id.as_bytes());
+            f(b"x-kong-request-id: ", id.as_bytes());
         }
     }
 }
@@ -389,7 +390,8 @@ impl Relayed {
             };
             map.append(name, value);
         }
-        self.kong.for_each(|n, v| {
+        self.kong.for_each(|start, v| {
+            let n = start.strip_suffix(b": ").unwrap_or(start);
             if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(n), HeaderValue::from_bytes(v)) {
                 map.insert(n, v);
             }
