@@ -5,7 +5,7 @@
 
 use std::mem::MaybeUninit;
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, StatusCode, Uri, Version};
 
@@ -123,31 +123,11 @@ fn oversized(buf: &[u8]) -> HeadError {
     }
 }
 
-thread_local! {
-    /// Each worker's scratch list of a request head's lines: filled, read and cleared
-    /// within one `parse_request`. A `[Span; MAX_HEADERS]` on the stack instead cost
-    /// ~350 instructions per message just to initialise.
-    static REQUEST_SPANS: std::cell::RefCell<Vec<Span>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
 /// Parses a request head from the front of `buf`. `Ok(None)`: not complete yet (read
 /// more). On success the head's bytes are removed from `buf`.
 pub fn parse_request(buf: &mut BytesMut) -> Result<Option<RequestHead>, HeadError> {
-    REQUEST_SPANS.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut spans) => {
-            spans.clear();
-            parse_request_with(buf, &mut spans)
-        }
-        Err(_) => parse_request_with(buf, &mut Vec::new()),
-    })
-}
-
-/// [`parse_request`] with `spans` (empty) to put the lines in.
-fn parse_request_with(
-    buf: &mut BytesMut,
-    spans: &mut Vec<Span>,
-) -> Result<Option<RequestHead>, HeadError> {
-    let (len, method, target, version) = {
+    let mut facts = RequestFacts::default();
+    let (len, method, target, version, lines) = {
         let mut raw = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
         let mut req = httparse::Request::new(&mut []);
         let status = req
@@ -166,11 +146,18 @@ fn parse_request_with(
             return Err(oversized(buf));
         }
         let base = buf.as_ptr();
-        spans.extend(req.headers.iter().map(|h| Span {
-            name: span_of(base, h.name.as_bytes()),
-            value: span_of(base, h.value),
-            known: classify(h.name.as_bytes()),
-        }));
+        // One pass over the lines: each is classified once, noted for the codec's own
+        // facts, and kept as a span of the head (the plugins' `RawLines`).
+        let mut lines = Vec::with_capacity(req.headers.len());
+        for h in req.headers.iter() {
+            if let Some(known) = classify(h.name.as_bytes()) {
+                facts.note(known, h.value);
+            }
+            lines.push(RawLine {
+                name: span_of(base, h.name.as_bytes()),
+                value: span_of(base, h.value),
+            });
+        }
         let method = req.method.ok_or(HeadError::Invalid("missing method"))?;
         let method = Method::from_bytes(method.as_bytes())
             .map_err(|_| HeadError::Invalid("invalid method"))?;
@@ -184,14 +171,11 @@ fn parse_request_with(
         } else {
             Version::HTTP_11
         };
-        (len, method, target, version)
+        (len, method, target, version, lines)
     };
     let head = buf.split_to(len).freeze();
     let uri = Uri::from_maybe_shared(head.slice(range(target)))
         .map_err(|_| HeadError::Invalid("invalid request target"))?;
-    let spans = &spans[..];
-    // One pass over the raw lines for what the codec itself needs, before the map.
-    let facts = RequestFacts::of(&head, spans);
     // nginx's order: duplicate lines of its single-valued headers, a missing `Host`
     // (even with an absolute target), then the framing.
     match facts.hosts {
@@ -200,7 +184,7 @@ fn parse_request_with(
         _ => return Err(HeadError::Invalid("duplicate Host header")),
     }
     let framing = request_framing(&facts, version)?;
-    let headers = RequestHeaders::from(raw_lines(&head, spans));
+    let headers = RequestHeaders::from(RawLines::new(head, lines));
     let keep_alive = if version == Version::HTTP_10 {
         facts.keep_alive_token
     } else {
@@ -299,9 +283,9 @@ struct RequestFacts {
     expect_continue: bool,
 }
 
-impl RequestFacts {
-    fn of(head: &[u8], spans: &[Span]) -> Self {
-        let mut f = RequestFacts {
+impl Default for RequestFacts {
+    fn default() -> Self {
+        RequestFacts {
             te: None,
             te_lines: 0,
             te_exactly_chunked: false,
@@ -312,68 +296,65 @@ impl RequestFacts {
             close_token: false,
             keep_alive_token: false,
             expect_continue: false,
-        };
+        }
+    }
+}
+
+impl RequestFacts {
+    fn of(head: &[u8], spans: &[Span]) -> Self {
+        let mut f = RequestFacts::default();
         for s in spans {
-            let Some(known) = s.known else {
-                continue;
-            };
-            let value = head.get(range(s.value)).unwrap_or(&[]);
-            let tokens = || value.split(|&b| b == b',').map(<[u8]>::trim_ascii);
-            if known == Known::Host {
-                f.hosts += 1;
-            } else if known == Known::ContentLength {
-                f.length_lines += 1;
-                f.length_list |= value.contains(&b',');
-                f.content_length = match (
-                    f.content_length,
-                    parse_content_length(std::iter::once(value)),
-                ) {
-                    (Ok(None), next) => next,
-                    (Ok(Some(a)), Ok(Some(b))) if a == b => Ok(Some(a)),
-                    (Ok(Some(_)), Ok(_)) => Err(HeadError::Invalid("conflicting Content-Length")),
-                    (Err(e), _) | (_, Err(e)) => Err(e),
-                };
-            } else if known == Known::TransferEncoding {
-                f.te_lines += 1;
-                // The usual value is exactly `chunked`: no token split for it.
-                f.te_exactly_chunked = eq_folded(value, b"chunked")
-                    || value.trim_ascii().eq_ignore_ascii_case(b"chunked");
-                if f.te_exactly_chunked {
-                    f.te = Some(true);
-                } else if let Some(last) = tokens().rfind(|t| !t.is_empty()) {
-                    f.te = Some(last.eq_ignore_ascii_case(b"chunked"));
-                }
-            } else if known == Known::Connection {
-                // Values are trimmed: the usual single token needs no split.
-                if eq_folded(value, b"keep-alive") {
-                    f.keep_alive_token = true;
-                } else if eq_folded(value, b"close") {
-                    f.close_token = true;
-                } else {
-                    for t in tokens() {
-                        f.close_token |= t.eq_ignore_ascii_case(b"close");
-                        f.keep_alive_token |= t.eq_ignore_ascii_case(b"keep-alive");
-                    }
-                }
-            } else if known == Known::Expect {
-                f.expect_continue = eq_folded(value, b"100-continue");
+            if let Some(known) = s.known {
+                f.note(known, head.get(range(s.value)).unwrap_or(&[]));
             }
         }
         f
     }
-}
 
-fn raw_lines(head: &Bytes, spans: &[Span]) -> RawLines {
-    // No check per line: httparse accepts exactly the bytes `HeaderName` and
-    // `HeaderValue` do (test `httparse_lines_are_header_names_and_values`).
-    let lines = spans
-        .iter()
-        .map(|s| RawLine {
-            name: s.name,
-            value: s.value,
-        })
-        .collect();
-    RawLines::new(head.clone(), lines)
+    /// Takes in one line of class `known`.
+    fn note(&mut self, known: Known, value: &[u8]) {
+        let f = self;
+        let tokens = || value.split(|&b| b == b',').map(<[u8]>::trim_ascii);
+        if known == Known::Host {
+            f.hosts += 1;
+        } else if known == Known::ContentLength {
+            f.length_lines += 1;
+            f.length_list |= value.contains(&b',');
+            f.content_length = match (
+                f.content_length,
+                parse_content_length(std::iter::once(value)),
+            ) {
+                (Ok(None), next) => next,
+                (Ok(Some(a)), Ok(Some(b))) if a == b => Ok(Some(a)),
+                (Ok(Some(_)), Ok(_)) => Err(HeadError::Invalid("conflicting Content-Length")),
+                (Err(e), _) | (_, Err(e)) => Err(e),
+            };
+        } else if known == Known::TransferEncoding {
+            f.te_lines += 1;
+            // The usual value is exactly `chunked`: no token split for it.
+            f.te_exactly_chunked = eq_folded(value, b"chunked")
+                || value.trim_ascii().eq_ignore_ascii_case(b"chunked");
+            if f.te_exactly_chunked {
+                f.te = Some(true);
+            } else if let Some(last) = tokens().rfind(|t| !t.is_empty()) {
+                f.te = Some(last.eq_ignore_ascii_case(b"chunked"));
+            }
+        } else if known == Known::Connection {
+            // Values are trimmed: the usual single token needs no split.
+            if eq_folded(value, b"keep-alive") {
+                f.keep_alive_token = true;
+            } else if eq_folded(value, b"close") {
+                f.close_token = true;
+            } else {
+                for t in tokens() {
+                    f.close_token |= t.eq_ignore_ascii_case(b"close");
+                    f.keep_alive_token |= t.eq_ignore_ascii_case(b"keep-alive");
+                }
+            }
+        } else if known == Known::Expect {
+            f.expect_continue = eq_folded(value, b"100-continue");
+        }
+    }
 }
 
 fn parse_content_length<'v>(
@@ -530,6 +511,9 @@ impl LineSink for H1Lines<'_> {
         c.write_wire(self.0);
     }
 
+    // Inlined at each of Kong's lines: `start` then has a known length (its copy is a
+    // few stores, not a `memcpy` call), and the call itself cost ~20 instructions a line.
+    #[inline(always)]
     fn ours(&mut self, start: &'static [u8], value: &[u8]) {
         self.0.extend_from_slice(start);
         self.0.extend_from_slice(value);
