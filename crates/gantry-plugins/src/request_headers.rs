@@ -49,7 +49,8 @@ impl RawLines {
             .iter()
             .filter(move |l| {
                 let (a, b) = l.name;
-                usize::from(b.wrapping_sub(a)) == want.len() && eq_lowercase(self.bytes(l.name), want)
+                usize::from(b.wrapping_sub(a)) == want.len()
+                    && eq_lowercase(self.bytes(l.name), want)
             })
             .map(|l| self.bytes(l.value))
     }
@@ -93,7 +94,10 @@ pub fn eq_lowercase(name: &[u8], lower: &[u8]) -> bool {
         return false;
     }
     if n < 4 {
-        return name.iter().zip(lower).all(|(a, b)| a.to_ascii_lowercase() == *b);
+        return name
+            .iter()
+            .zip(lower)
+            .all(|(a, b)| a.to_ascii_lowercase() == *b);
     }
     let word = |s: &[u8], at: usize, w: usize| -> u64 {
         match s.get(at..at + w) {
@@ -308,7 +312,9 @@ mod tests {
     #[test]
     fn eq_lowercase_is_eq_ignore_ascii_case_against_a_lowercase_name() {
         for n in 0..=20usize {
-            let lower: Vec<u8> = (0..n).map(|i| b"x-consumer-id_9azAZ"[i % 19].to_ascii_lowercase()).collect();
+            let lower: Vec<u8> = (0..n)
+                .map(|i| b"x-consumer-id_9azAZ"[i % 19].to_ascii_lowercase())
+                .collect();
             assert!(eq_lowercase(&lower, &lower));
             assert!(eq_lowercase(&lower.to_ascii_uppercase(), &lower));
             for at in 0..n {

@@ -98,8 +98,7 @@ fn report_failure(pick: Option<&Pick>, e: &UpstreamError) {
 /// writes the head.
 pub struct Outgoing<'r> {
     pub method: &'r Method,
-    /// Path and query for the request line.
-    pub target: &'r str,
+    pub target: h1::head::Target<'r>,
     pub headers: &'r gantry_plugins::RequestHeaders,
     pub kong: &'r UpstreamHeaders<'r>,
     pub preserved_host: Option<&'r HeaderValue>,

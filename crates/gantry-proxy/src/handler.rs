@@ -275,7 +275,7 @@ pub async fn serve(worker: &Worker, conn: &ConnInfo, req: Downstream<'_>) -> Res
             let route_facts = plugin_phase::RouteFacts {
                 route_id: routed.rt.route.id,
                 service_id: routed.rt.route.service.map(|s| s.id),
-                upstream_path: routed.upstream_path(),
+                upstream_path: &routed.upstream_path,
                 query: uri.query(),
                 captures: routed.matched.captures.as_ref(),
             };
@@ -337,7 +337,11 @@ pub async fn serve(worker: &Worker, conn: &ConnInfo, req: Downstream<'_>) -> Res
             (None, Some(b)) if http_body::Body::is_end_stream(&b) => UpstreamBody::Empty,
             (None, Some(b)) => UpstreamBody::stream(b, opts.client_max_body_size),
         };
-        let up_target = upstream_uri.unwrap_or(routed.upstream_target);
+        // A plugin's rewritten target holds its own query.
+        let (up_path, up_query) = match &upstream_uri {
+            Some(t) => (t.as_str(), None),
+            None => (&*routed.upstream_path, routed.query),
+        };
 
         // A plugin that set `Host` (Kong's `upstream_host`) wins over `preserve_host`.
         let plugin_host = plugins
@@ -383,7 +387,10 @@ pub async fn serve(worker: &Worker, conn: &ConnInfo, req: Downstream<'_>) -> Res
         // it is copied when it starts.
         let out = attempt::Outgoing {
             method: &method,
-            target: &up_target,
+            target: crate::h1::head::Target {
+                path: up_path,
+                query: up_query,
+            },
             headers: &headers,
             kong: &kong_headers,
             preserved_host: preserved_host.as_ref(),
@@ -416,20 +423,14 @@ pub async fn serve(worker: &Worker, conn: &ConnInfo, req: Downstream<'_>) -> Res
 }
 
 /// What routing decided, with the request parts still needed afterwards.
-struct Routed<'s> {
+struct Routed<'s, 'u> {
     rt: &'s RouteRuntime,
     service: &'s ServiceRuntime,
-    /// Path and query for the upstream request line (checked: no spaces or control bytes).
-    upstream_target: String,
-    /// Where the path ends in `upstream_target`.
-    path_len: usize,
-    matched: gantry_router::RouteMatch,
-}
-
-impl Routed<'_> {
-    fn upstream_path(&self) -> &str {
-        self.upstream_target.get(..self.path_len).unwrap_or("/")
-    }
+    /// Path and query for the upstream request line (checked: no spaces or control
+    /// bytes), borrowed from the request where they are its own.
+    upstream_path: std::borrow::Cow<'u, str>,
+    query: Option<&'u str>,
+    matched: gantry_router::RouteMatch<'u>,
 }
 
 /// Router match, protocol checks, service and upstream path.
@@ -438,17 +439,17 @@ impl Routed<'_> {
     clippy::result_large_err,
     reason = "the Err is the response to send, moved once; a box would cost an allocation per early answer"
 )]
-fn route<'s>(
+fn route<'s, 'u>(
     conn: &ConnInfo,
     snapshot: &'s Snapshot,
     ctx: &Ctx<'_>,
     method: &http::Method,
-    uri: &Uri,
+    uri: &'u Uri,
     version: Version,
     headers: &RequestHeaders,
     scheme: Protocol,
     raw_host: &str,
-) -> Result<Routed<'s>, Response<ProxyBody>> {
+) -> Result<Routed<'s, 'u>, Response<ProxyBody>> {
     // The map is built only when some route matches on headers; otherwise one shared
     // empty map (a fresh one cost its drop on every request).
     static NO_HEADERS: std::sync::LazyLock<HeaderMap> = std::sync::LazyLock::new(HeaderMap::new);
@@ -491,23 +492,19 @@ fn route<'s>(
             "no Service found with those values",
         ));
     };
-    let mut target = m.upstream_path(service.service.path.as_deref());
-    let path_len = target.len();
-    if let Some(q) = uri.query() {
-        target.reserve(q.len() + 1);
-        target.push('?');
-        target.push_str(q);
-    }
+    let path = m.upstream_path(service.service.path.as_deref());
+    let query = uri.query();
     // What a request line may carry (a decoded path could hold a space or a control
     // byte): checked here rather than by building a `Uri` per request.
-    if target.is_empty() || !target.bytes().all(|b| b.is_ascii_graphic() || b >= 0x80) {
+    let line_safe = |s: &str| s.bytes().all(|b| b.is_ascii_graphic() || b >= 0x80);
+    if path.is_empty() || !line_safe(&path) || !query.is_none_or(line_safe) {
         return Err(ctx.error(StatusCode::BAD_REQUEST, "Bad request", ErrorSource::Nginx));
     }
     Ok(Routed {
         rt,
         service,
-        upstream_target: target,
-        path_len,
+        upstream_path: path,
+        query,
         matched: m,
     })
 }

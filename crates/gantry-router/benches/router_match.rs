@@ -41,7 +41,7 @@ struct Req {
 }
 
 impl Req {
-    fn view(&self) -> RequestView<'_> {
+    fn view(&self) -> RequestView<'_, '_> {
         RequestView {
             scheme: Protocol::Http,
             method: "GET",

@@ -1,5 +1,6 @@
 //! The compiled router: build once per configuration snapshot, then `find` per request.
 
+use std::borrow::Cow;
 use std::cmp::Reverse;
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -12,13 +13,15 @@ use crate::RouterError;
 use crate::compile::{compile_route, is_http_route, split_host_port};
 use crate::index::Index;
 use crate::matcher::{Captures, Facts, Matched, Matcher, PathCond};
+use crate::normalize::escape_path;
 use crate::normalize::{escape_path_owned, normalize_path, strip_query};
-use crate::upstream::upstream_path_v0;
+use crate::upstream::{upstream_path_v0, upstream_path_v0_cow};
 
 /// The request attributes the router looks at. Built by the proxy per request; borrows
-/// everything.
+/// everything. The path has its own lifetime `'p`: a match borrows it (see
+/// [`RouteMatch`]), the rest only while matching.
 #[derive(Debug, Clone, Copy)]
-pub struct RequestView<'a> {
+pub struct RequestView<'a, 'p> {
     /// `Http` or `Https` as the listener (or a trusted `X-Forwarded-Proto`) says; `Grpc`
     /// and `Grpcs` are read as `Http` / `Https`.
     pub scheme: Protocol,
@@ -31,7 +34,7 @@ pub struct RequestView<'a> {
     pub listener_port: u16,
     /// Raw request-target path as received (e.g. `uri.path_and_query()` bytes), before
     /// any decoding; a query string, if present, is ignored.
-    pub path: &'a [u8],
+    pub path: &'p [u8],
     /// Request headers.
     pub headers: &'a HeaderMap,
     /// TLS SNI of the client connection, if any.
@@ -44,7 +47,7 @@ pub struct RequestView<'a> {
 
 /// Result of a successful match.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RouteMatch {
+pub struct RouteMatch<'a> {
     /// Index of the matched route in the slice given to [`Router::new`].
     pub route_index: usize,
     /// Id of the matched route (the original route, also when Kong split it).
@@ -56,14 +59,15 @@ pub struct RouteMatch {
     /// with [`RouteMatch::matched_path`].
     matched: Option<(u32, u32)>,
     /// The normalized request path (query string removed), as matched and as forwarded:
-    /// as text when it is UTF-8 (read with [`RouteMatch::normalized_path`]).
-    normalized: Result<String, Vec<u8>>,
+    /// as text when it is UTF-8 (read with [`RouteMatch::normalized_path`]). Borrowed
+    /// from the request when normalizing changed nothing.
+    normalized: Result<Cow<'a, str>, Cow<'a, [u8]>>,
     /// `uri_captures`: present only when the matched regexes produced at least two entries
     /// (whole match plus a group), as in Kong.
     pub captures: Option<Captures>,
 }
 
-impl RouteMatch {
+impl<'a> RouteMatch<'a> {
     /// The normalized request path (query string removed), as matched and as forwarded.
     pub fn normalized_path(&self) -> &[u8] {
         match &self.normalized {
@@ -107,9 +111,33 @@ impl RouteMatch {
 
     /// The upstream path, escaped for the request line as Kong does. The query string is
     /// not part of it: append the client's raw query (Kong forwards it untouched,
-    /// including a lone trailing `?`).
-    pub fn upstream_path(&self, service_path: Option<&str>) -> String {
-        escape_path_owned(self.upstream_path_raw(service_path))
+    /// including a lone trailing `?`). Borrowed from the request where it is a stretch
+    /// of the request's path that needs no escaping.
+    pub fn upstream_path(&self, service_path: Option<&str>) -> Cow<'a, str> {
+        let Ok(Cow::Borrowed(path)) = &self.normalized else {
+            return Cow::Owned(escape_path_owned(self.upstream_path_raw(service_path)));
+        };
+        let path: &'a str = path;
+        let matched = self.matched_path().map(str::as_bytes);
+        match upstream_path_v0_cow(service_path, self.strip_path, matched, path.as_bytes()) {
+            Cow::Borrowed(p) => escape_path(p),
+            Cow::Owned(p) => Cow::Owned(escape_path_owned(p)),
+        }
+    }
+
+    /// The same match owning its path (to keep past the request).
+    pub fn into_owned(self) -> RouteMatch<'static> {
+        RouteMatch {
+            normalized: match self.normalized {
+                Ok(s) => Ok(Cow::Owned(s.into_owned())),
+                Err(b) => Err(Cow::Owned(b.into_owned())),
+            },
+            route_index: self.route_index,
+            route_id: self.route_id,
+            strip_path: self.strip_path,
+            matched: self.matched,
+            captures: self.captures,
+        }
     }
 }
 
@@ -182,10 +210,19 @@ impl Router {
     ///
     /// As in Kong, a request whose normalized path, Host value or a routed-on header value
     /// is not UTF-8 matches nothing when some route looks at that field.
-    pub fn find(&self, req: &RequestView<'_>) -> Option<RouteMatch> {
-        let normalized = normalize_path(strip_query(req.path));
-        let path = match std::str::from_utf8(&normalized) {
-            Ok(p) => Some(p),
+    pub fn find<'p>(&self, req: &RequestView<'_, 'p>) -> Option<RouteMatch<'p>> {
+        // Kept with the match, borrowed from the request when normalizing changed nothing.
+        let normalized: Result<Cow<'p, str>, Cow<'p, [u8]>> =
+            match normalize_path(strip_query(req.path)) {
+                Cow::Borrowed(b) => std::str::from_utf8(b)
+                    .map(Cow::Borrowed)
+                    .map_err(|_| Cow::Borrowed(b)),
+                Cow::Owned(v) => String::from_utf8(v)
+                    .map(Cow::Owned)
+                    .map_err(|e| Cow::Owned(e.into_bytes())),
+            };
+        let path = match &normalized {
+            Ok(p) => Some(&**p),
             Err(_) if self.uses_path => return None,
             Err(_) => None,
         };
@@ -227,6 +264,10 @@ impl Router {
             }
         })?;
         let (matcher, hit) = hit?;
+        let normalized_len = match &normalized {
+            Ok(p) => p.len(),
+            Err(b) => b.len(),
+        };
         debug_assert_eq!(
             self.matchers.get(rank as usize).map(|m| m.id),
             Some(matcher.id)
@@ -238,7 +279,7 @@ impl Router {
             Matched::Prefix(p) => Some((0, p.len())),
             Matched::Regex(start, end) => Some((start, end)),
         }
-        .filter(|(start, end)| end > start && *end <= normalized.len())
+        .filter(|(start, end)| end > start && *end <= normalized_len)
         .and_then(|(start, end)| Some((u32::try_from(start).ok()?, u32::try_from(end).ok()?)));
         Some(RouteMatch {
             route_index: matcher.route_index,
@@ -246,10 +287,7 @@ impl Router {
             strip_path: route.strip_path,
             // Kong treats an empty match as no match value (filtered above).
             matched,
-            normalized: match path {
-                Some(p) => Ok(p.to_owned()),
-                None => Err(normalized.into_owned()),
-            },
+            normalized,
             captures: hit.captures.filter(|c| c.len() >= 2),
         })
     }

@@ -2,6 +2,8 @@
 //! ported from Kong's `get_upstream_uri_v0` / `sanitize_uri_postfix` (kong-reference §4.7,
 //! `path_handling = v0`, the only mode of the `traditional_compatible` flavor).
 
+use std::borrow::Cow;
+
 /// Kong's `sanitize_uri_postfix`: a postfix of `.` or `..` becomes empty, and one leading
 /// `./` or `../` is dropped.
 fn sanitize_postfix(postfix: &[u8]) -> &[u8] {
@@ -25,6 +27,20 @@ fn concat(parts: &[&[u8]]) -> Vec<u8> {
     out
 }
 
+/// `head` followed by the tail of `whole` from `at`: borrowed from `whole` when `head`
+/// is what stands in it just before `at` (the usual case: a service without a path,
+/// where the upstream path is the request's own, or its part after the stripped prefix).
+fn join<'p>(head: &[u8], whole: &'p [u8], at: usize) -> Cow<'p, [u8]> {
+    let tail = whole.get(at..).unwrap_or_default();
+    match at
+        .checked_sub(head.len())
+        .and_then(|from| whole.get(from..))
+    {
+        Some(joined) if whole.get(at - head.len()..at) == Some(head) => Cow::Borrowed(joined),
+        _ => Cow::Owned(concat(&[head, tail])),
+    }
+}
+
 /// Computes the upstream path (not yet escaped; see [`crate::escape_path`]) the way Kong's
 /// `traditional_compatible` router does.
 ///
@@ -43,47 +59,60 @@ pub fn upstream_path_v0(
     matched_path: Option<&[u8]>,
     request_path: &[u8],
 ) -> Vec<u8> {
+    upstream_path_v0_cow(service_path, strip_path, matched_path, request_path).into_owned()
+}
+
+/// [`upstream_path_v0`], borrowed from `request_path` where the result is a stretch of
+/// it (no allocation per request for a service without a path).
+pub fn upstream_path_v0_cow<'p>(
+    service_path: Option<&str>,
+    strip_path: bool,
+    matched_path: Option<&[u8]>,
+    request_path: &'p [u8],
+) -> Cow<'p, [u8]> {
     let base: &[u8] = service_path.map_or(b"/", str::as_bytes);
     let prefix: &[u8] = match (strip_path, matched_path) {
         (true, Some(p)) => p,
         _ => b"/",
     };
     let postfix = sanitize_postfix(request_path.get(prefix.len()..).unwrap_or_default());
+    // `sanitize_postfix` gives a tail of its input, so the postfix is a tail of the path.
+    let postfix_at = request_path.len() - postfix.len();
     let request_ends_with_slash = request_path.last() == Some(&b'/');
 
     if let Some(base_no_slash) = base.strip_suffix(b"/") {
         if !strip_path {
             // keep the incoming path, minus its leading slash
-            return concat(&[base, request_path.get(1..).unwrap_or_default()]);
+            return join(base, request_path, 1.min(request_path.len()));
         }
         if postfix.is_empty() {
             if base == b"/" || request_ends_with_slash {
-                return base.to_vec();
+                return Cow::Owned(base.to_vec());
             }
-            return base_no_slash.to_vec();
+            return Cow::Owned(base_no_slash.to_vec());
         }
         if postfix.first() == Some(&b'/') {
-            return concat(&[base_no_slash, postfix]);
+            return join(base_no_slash, request_path, postfix_at);
         }
-        return concat(&[base, postfix]);
+        return join(base, request_path, postfix_at);
     }
 
     if !strip_path {
         if request_path == b"/" {
-            return base.to_vec();
+            return Cow::Owned(base.to_vec());
         }
-        return concat(&[base, request_path]);
+        return Cow::Owned(concat(&[base, request_path]));
     }
     if postfix.is_empty() {
         if request_path.len() > 1 && request_ends_with_slash {
-            return concat(&[base, b"/"]);
+            return Cow::Owned(concat(&[base, b"/"]));
         }
-        return base.to_vec();
+        return Cow::Owned(base.to_vec());
     }
     if postfix.first() == Some(&b'/') {
-        return concat(&[base, postfix]);
+        return join(base, request_path, postfix_at);
     }
-    concat(&[base, b"/", postfix])
+    Cow::Owned(concat(&[base, b"/", postfix]))
 }
 
 #[cfg(test)]
@@ -99,6 +128,93 @@ mod tests {
             req.as_bytes(),
         ))
         .unwrap()
+    }
+
+    /// The implementation before results were borrowed: every case copied.
+    fn concat_only(
+        service_path: Option<&str>,
+        strip_path: bool,
+        matched_path: Option<&[u8]>,
+        request_path: &[u8],
+    ) -> Vec<u8> {
+        let base: &[u8] = service_path.map_or(b"/", str::as_bytes);
+        let prefix: &[u8] = match (strip_path, matched_path) {
+            (true, Some(p)) => p,
+            _ => b"/",
+        };
+        let postfix = sanitize_postfix(request_path.get(prefix.len()..).unwrap_or_default());
+        let request_ends_with_slash = request_path.last() == Some(&b'/');
+
+        if let Some(base_no_slash) = base.strip_suffix(b"/") {
+            if !strip_path {
+                // keep the incoming path, minus its leading slash
+                return concat(&[base, request_path.get(1..).unwrap_or_default()]);
+            }
+            if postfix.is_empty() {
+                if base == b"/" || request_ends_with_slash {
+                    return base.to_vec();
+                }
+                return base_no_slash.to_vec();
+            }
+            if postfix.first() == Some(&b'/') {
+                return concat(&[base_no_slash, postfix]);
+            }
+            return concat(&[base, postfix]);
+        }
+
+        if !strip_path {
+            if request_path == b"/" {
+                return base.to_vec();
+            }
+            return concat(&[base, request_path]);
+        }
+        if postfix.is_empty() {
+            if request_path.len() > 1 && request_ends_with_slash {
+                return concat(&[base, b"/"]);
+            }
+            return base.to_vec();
+        }
+        if postfix.first() == Some(&b'/') {
+            return concat(&[base, postfix]);
+        }
+        concat(&[base, b"/", postfix])
+    }
+
+    /// Borrowed or copied, every combination gives what the copying implementation did,
+    /// and a service without a path borrows the request's path (or its stripped tail).
+    #[test]
+    fn borrowed_paths_are_the_copied_ones() {
+        let services = [None, Some("/"), Some("/s"), Some("/s/"), Some("/a")];
+        let requests = [
+            "", "/", "/a", "/a/", "/a/b", "/ab", "/./x", "/../x", "/a/./b", "/a/../b", "//a",
+        ];
+        let matches = [None, Some("/"), Some("/a"), Some("/a/"), Some("/ab")];
+        for svc in services {
+            for strip in [false, true] {
+                for req in requests {
+                    for m in matches {
+                        let got =
+                            upstream_path_v0_cow(svc, strip, m.map(str::as_bytes), req.as_bytes());
+                        let want = concat_only(svc, strip, m.map(str::as_bytes), req.as_bytes());
+                        assert_eq!(
+                            &*got,
+                            &want[..],
+                            "{svc:?} strip={strip} {req:?} matched {m:?}"
+                        );
+                    }
+                }
+            }
+        }
+        let borrowed = |svc, strip, m: Option<&str>, req: &'static str| {
+            matches!(
+                upstream_path_v0_cow(svc, strip, m.map(str::as_bytes), req.as_bytes()),
+                Cow::Borrowed(_)
+            )
+        };
+        assert!(borrowed(None, false, Some("/"), "/a/b"));
+        assert!(borrowed(None, true, Some("/a"), "/a/b"));
+        assert!(borrowed(Some("/"), true, Some("/"), "/a/b"));
+        assert!(!borrowed(Some("/s"), false, Some("/"), "/a/b"));
     }
 
     #[test]

@@ -255,10 +255,9 @@ fn header_regex_captures_overlay_path_captures_like_atc() {
     let routes = [r];
     let req = common::req(None, "/a/12").header("x-a", "XY");
     check(&routes, &[req]).unwrap();
-    let m = Router::new(&routes)
-        .unwrap()
-        .find(&common::req(None, "/a/12").header("x-a", "XY").view())
-        .unwrap();
+    let router = Router::new(&routes).unwrap();
+    let sent = common::req(None, "/a/12").header("x-a", "XY");
+    let m = router.find(&sent.view()).unwrap();
     let c = m.captures.clone().unwrap();
     assert_eq!(c.get(0), Some("xy"));
     assert_eq!(c.get(1), Some("x"));

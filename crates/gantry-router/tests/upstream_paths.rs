@@ -175,8 +175,10 @@ fn run(regex: bool) {
             }
             .strip(strip);
             let router = Router::new(&[r]).unwrap();
+            // The request outlives the match: its path is borrowed, not copied.
+            let sent = req(Some("example.com"), request);
             let m = router
-                .find(&req(Some("example.com"), request).view())
+                .find(&sent.view())
                 .unwrap_or_else(|| panic!("no match: {svc} {route_path:?} {request}"));
             let got = m.upstream_path(Some(svc));
             assert_eq!(
@@ -206,10 +208,12 @@ fn serviceless_routes_use_root() {
 #[test]
 fn upstream_path_is_escaped() {
     let router = Router::new(&[route(1).paths(&["/a"]).strip(false)]).unwrap();
-    let m = router.find(&req(None, "/a/%20%2f%22").view()).unwrap();
+    let sent = req(None, "/a/%20%2f%22");
+    let m = router.find(&sent.view()).unwrap();
     assert_eq!(m.upstream_path(Some("/s")), "/s/a/%20%2F%22");
     // non-UTF-8 bytes survive when no route looks at the path
     let router = Router::new(&[route(1).hosts(&["h"]).strip(false)]).unwrap();
-    let m = router.find(&req(Some("h"), "/a/%FF").view()).unwrap();
+    let sent = req(Some("h"), "/a/%FF");
+    let m = router.find(&sent.view()).unwrap();
     assert_eq!(m.upstream_path(Some("/s")), "/s/a/%FF");
 }

@@ -332,8 +332,8 @@ impl RequestFacts {
         } else if known == Known::TransferEncoding {
             f.te_lines += 1;
             // The usual value is exactly `chunked`: no token split for it.
-            f.te_exactly_chunked = eq_folded(value, b"chunked")
-                || value.trim_ascii().eq_ignore_ascii_case(b"chunked");
+            f.te_exactly_chunked =
+                eq_folded(value, b"chunked") || value.trim_ascii().eq_ignore_ascii_case(b"chunked");
             if f.te_exactly_chunked {
                 f.te = Some(true);
             } else if let Some(last) = tokens().rfind(|t| !t.is_empty()) {
@@ -473,13 +473,21 @@ fn write_framing(out: &mut Vec<u8>, framing: Framing) {
     }
 }
 
-/// Writes an HTTP/1.1 request head for the upstream: `target` is the origin-form
-/// path and query, `headers` the client's (after plugins), `kong` Kong's rules for
-/// them (hop-by-hop removal, `X-Forwarded-*`, `Via`, request id), then `Host`.
+/// The origin-form target of a request line: the path, and the query after its `?`
+/// (`Some("")` for a lone `?`). Two pieces, so neither is copied to join them.
+#[derive(Clone, Copy, Debug)]
+pub struct Target<'a> {
+    pub path: &'a str,
+    pub query: Option<&'a str>,
+}
+
+/// Writes an HTTP/1.1 request head for the upstream: `headers` are the client's (after
+/// plugins), `kong` Kong's rules for them (hop-by-hop removal, `X-Forwarded-*`, `Via`,
+/// request id), then `Host`.
 pub fn write_request_head(
     out: &mut Vec<u8>,
     method: &Method,
-    target: &str,
+    target: Target<'_>,
     headers: &RequestHeaders,
     kong: &UpstreamHeaders<'_>,
     host: &HeaderValue,
@@ -487,7 +495,11 @@ pub fn write_request_head(
 ) {
     out.extend_from_slice(method.as_str().as_bytes());
     out.push(b' ');
-    out.extend_from_slice(target.as_bytes());
+    out.extend_from_slice(target.path.as_bytes());
+    if let Some(q) = target.query {
+        out.push(b'?');
+        out.extend_from_slice(q.as_bytes());
+    }
     out.extend_from_slice(b" HTTP/1.1\r\nhost: ");
     out.extend_from_slice(host.as_bytes());
     out.extend_from_slice(b"\r\n");

@@ -250,7 +250,10 @@ fn writes_heads_with_framing_from_the_body() {
     write_request_head(
         &mut out,
         &Method::POST,
-        "/x?y",
+        Target {
+            path: "/x",
+            query: Some("y"),
+        },
         &h,
         &kong(&h),
         &up,
@@ -345,7 +348,7 @@ proptest! {
         let mut out = Vec::new();
         let host = HeaderValue::from_static("x");
         let sent = RequestHeaders::from(h.clone());
-        write_request_head(&mut out, &Method::GET, "/", &sent, &kong(&sent), &host, Framing::Empty);
+        write_request_head(&mut out, &Method::GET, Target { path: "/", query: None }, &sent, &kong(&sent), &host, Framing::Empty);
         let back = req(&out).unwrap().unwrap();
         for (name, v) in &h {
             prop_assert_eq!(back.headers.get(name), Some(v));
@@ -426,7 +429,10 @@ fn request_head_lines_equal_the_upstream_header_pairs() {
     write_request_head(
         &mut out,
         &Method::GET,
-        "/",
+        Target {
+            path: "/",
+            query: None,
+        },
         &h,
         &kong,
         &host,

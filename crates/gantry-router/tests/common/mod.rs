@@ -115,7 +115,7 @@ impl Req {
         self.listener_port = p;
         self
     }
-    pub fn view(&self) -> RequestView<'_> {
+    pub fn view(&self) -> RequestView<'_, '_> {
         RequestView {
             scheme: self.scheme,
             method: &self.method,
