@@ -18,7 +18,7 @@ use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
-use crate::h1::client::ResponseBody;
+use crate::h1::client::BodyBox;
 use crate::h1::head::Framing;
 use crate::h1::server::ClientBody;
 
@@ -174,7 +174,7 @@ pin_project_lite::pin_project! {
         Full { data: Option<Bytes> },
         // Boxed: a response moves through several futures on its way out, and the
         // upstream body (connection, decoder, relayed header lines) is most of its size.
-        Upstream { inner: Box<ResponseBody> },
+        Upstream { inner: BodyBox },
         /// Another body run through plugins' `body_filter` and `log`.
         Filtered { inner: Pin<Box<ProxyBody>>, tail: Box<crate::plugin_phase::Tail> },
     }
@@ -212,7 +212,7 @@ impl Body for ProxyBody {
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         match self.project() {
             ProxyBodyProj::Full { data } => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
-            ProxyBodyProj::Upstream { inner } => Pin::new(inner.as_mut()).poll_frame(cx),
+            ProxyBodyProj::Upstream { inner } => Pin::new(&mut **inner).poll_frame(cx),
             ProxyBodyProj::Filtered { inner, tail } => tail.poll(inner.as_mut(), cx),
         }
     }

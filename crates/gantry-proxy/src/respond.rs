@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::body::ProxyBody;
 use crate::error_page::{self, ErrorSource};
-use crate::h1::client::ResponseBody;
+use crate::h1::client::BodyBox;
 use crate::h1::head::ResponseHead;
 use crate::h1::raw::{HeaderLines, Known, KongHeaders, Relayed};
 use crate::handler::ProxyOptions;
@@ -138,7 +138,7 @@ impl<'a> Ctx<'a> {
     pub fn relay(
         &self,
         head: ResponseHead,
-        mut body: Box<ResponseBody>,
+        mut body: BodyBox,
         proxy_latency: u128,
         upstream_latency: u128,
         client_version: Version,
