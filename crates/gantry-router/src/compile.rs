@@ -63,21 +63,24 @@ pub(crate) fn lua_tonumber_int(s: &str) -> Option<i64> {
 /// Kong's `split_host_port`: split at the first `:`; when the rest is not a number the
 /// whole string is the host.
 pub(crate) fn split_host_port(s: &str) -> (&str, Option<i64>) {
-    // The common case (`host:port` with a plain port, on every request): no
-    // `tonumber`, no char searcher.
-    if let Some(colon) = s.bytes().position(|b| b == b':')
-        && let (Some(host), Some(port)) = (s.get(..colon), s.as_bytes().get(colon + 1..))
-        && (1..=5).contains(&port.len())
-        && port.iter().all(u8::is_ascii_digit)
-    {
-        let n = port.iter().fold(0i64, |n, d| n * 10 + i64::from(d - b'0'));
+    let b = s.as_bytes();
+    // One scan for the first `:` (none: no port, the usual `Host` of a name on 80/443).
+    let Some(colon) = b.iter().position(|&c| c == b':') else {
+        return (s, None);
+    };
+    let (Some(host), Some(port)) = (s.get(..colon), s.get(colon + 1..)) else {
+        return (s, None);
+    };
+    // A plain port of 1–5 digits (on every request that names one): no `tonumber`.
+    let digits = port.as_bytes();
+    if (1..=5).contains(&digits.len()) && digits.iter().all(u8::is_ascii_digit) {
+        let n = digits
+            .iter()
+            .fold(0i64, |n, d| n * 10 + i64::from(d - b'0'));
         return (host, Some(n));
     }
-    match s.split_once(':') {
-        Some((host, port)) => match lua_tonumber_int(port) {
-            Some(p) => (host, Some(p)),
-            None => (s, None),
-        },
+    match lua_tonumber_int(port) {
+        Some(p) => (host, Some(p)),
         None => (s, None),
     }
 }

@@ -311,8 +311,20 @@ impl RequestFacts {
         f
     }
 
-    /// Takes in one line of class `known`.
+    /// Takes in one line of class `known`. Inlined into both loops over the lines (a
+    /// call per line cost ~20 instructions; most lines are of no class it reads).
+    #[inline(always)]
     fn note(&mut self, known: Known, value: &[u8]) {
+        if !matches!(
+            known,
+            Known::Host
+                | Known::ContentLength
+                | Known::TransferEncoding
+                | Known::Connection
+                | Known::Expect
+        ) {
+            return;
+        }
         let f = self;
         let tokens = || value.split(|&b| b == b',').map(<[u8]>::trim_ascii);
         if known == Known::Host {
