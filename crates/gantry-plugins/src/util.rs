@@ -7,9 +7,26 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use subtle::ConstantTimeEq;
 
-/// Constant-time equality of two byte strings (length is not secret).
+/// Constant-time equality of two byte strings (length is not secret). Every byte is
+/// compared, 8 at a time, and the differences OR-ed together, with no branch on them;
+/// the one test at the end goes through an optimisation barrier and `subtle`. (Byte by
+/// byte through `subtle` cost ~10 instructions a byte: a 40-byte basic-auth digest
+/// was ~400 instructions.)
 pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && bool::from(a.ct_eq(b))
+    if a.len() != b.len() {
+        return false;
+    }
+    let word = |c: &[u8]| <[u8; 8]>::try_from(c).map_or(0, u64::from_le_bytes);
+    let (words_a, words_b) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (rest_a, rest_b) = (words_a.remainder(), words_b.remainder());
+    let mut diff = 0u64;
+    for (x, y) in words_a.zip(words_b) {
+        diff |= word(x) ^ word(y);
+    }
+    for (x, y) in rest_a.iter().zip(rest_b) {
+        diff |= u64::from(x ^ y);
+    }
+    bool::from(std::hint::black_box(diff).ct_eq(&0))
 }
 
 /// SHA-256 digest.
@@ -97,6 +114,19 @@ mod tests {
         assert!(ct_eq(b"abc", b"abc"));
         assert!(!ct_eq(b"abc", b"abd"));
         assert!(!ct_eq(b"abc", b"ab"));
+        assert!(ct_eq(b"", b""));
+        // A difference in any byte, in the words and in the tail, at every length.
+        for n in 1..=41usize {
+            let a: Vec<u8> = (0..n).map(|i| (i * 37 % 251) as u8).collect();
+            assert!(ct_eq(&a, &a.clone()));
+            for at in 0..n {
+                for flip in [1u8, 0x80, 0xff] {
+                    let mut b = a.clone();
+                    b[at] ^= flip;
+                    assert!(!ct_eq(&a, &b), "n={n} at={at} flip={flip}");
+                }
+            }
+        }
         assert_eq!(sha1_hex(b"abc"), "a9993e364706816aba3e25717850c26c9cd0d89d");
     }
 
