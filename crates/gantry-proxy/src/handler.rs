@@ -328,8 +328,8 @@ pub async fn serve(worker: &Worker, conn: &ConnInfo, req: Downstream<'_>) -> Res
             version,
             request_id: &ctx.request_id,
         };
-        let kong_headers = UpstreamHeaders::new(&headers, &scan, &facts, &opts.headers)
-            .with_consumer(consumer_headers.as_ref());
+        let mut kong_headers = UpstreamHeaders::new(&headers, &scan, &facts, &opts.headers);
+        kong_headers.set_consumer(consumer_headers.as_ref());
 
         let mut up_body = match (buffered, body) {
             (Some(b), _) if !b.is_empty() => UpstreamBody::Full(b),

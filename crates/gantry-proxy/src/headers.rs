@@ -343,10 +343,10 @@ impl<'a> UpstreamHeaders<'a> {
     }
 
     /// Adds the consumer headers an authentication decided (see
-    /// [`gantry_plugins::consumers::authenticate`]).
-    pub fn with_consumer(mut self, consumer: Option<&'a ConsumerHeaders>) -> Self {
+    /// [`gantry_plugins::consumers::authenticate`]). In place: the struct is large, and
+    /// taking and returning it by value cost a copy of it per request.
+    pub fn set_consumer(&mut self, consumer: Option<&'a ConsumerHeaders>) {
         self.consumer = consumer;
-        self
     }
 
     /// Whether the client's line `name` (any case) is forwarded as it is.

@@ -273,14 +273,12 @@ thread_local! {
 }
 
 impl BodyBox {
-    fn new(body: ResponseBody) -> Self {
-        match SPARE_BODY.try_with(std::cell::Cell::take).ok().flatten() {
-            Some(mut spare) => {
-                *spare = body;
-                BodyBox(Some(spare))
-            }
-            None => BodyBox(Some(Box::new(body))),
-        }
+    /// The spare box (holding a spent body), or a new one.
+    fn take() -> Self {
+        let spare = SPARE_BODY.try_with(std::cell::Cell::take).ok().flatten();
+        BodyBox(Some(
+            spare.unwrap_or_else(|| Box::new(ResponseBody::spent())),
+        ))
     }
 }
 
@@ -348,17 +346,28 @@ impl ResponseBody {
             Framing::Close => (Decoder::Close, SizeHint::new()),
         };
         // Boxed from the start: it is what `ProxyBody::Upstream` holds, and moving it
-        // by value into the response would copy it three times.
-        let mut body = BodyBox::new(Self {
-            conn: Some(conn),
-            decoder,
-            keep_alive: head.keep_alive,
-            checkin,
-            pick,
-            read_timeout,
-            size,
-            relayed: None,
-        });
+        // by value into the response would copy it three times. Written field by field
+        // into the (spent) box: building it first cost a copy of all of it. Every field
+        // is named, so one added later cannot keep the spent value by mistake.
+        let mut body = BodyBox::take();
+        let Self {
+            conn: conn_slot,
+            decoder: decoder_slot,
+            keep_alive,
+            checkin: checkin_slot,
+            pick: pick_slot,
+            read_timeout: read_timeout_slot,
+            size: size_slot,
+            relayed,
+        } = &mut *body;
+        *conn_slot = Some(conn);
+        *decoder_slot = decoder;
+        *keep_alive = head.keep_alive;
+        *checkin_slot = checkin;
+        *pick_slot = pick;
+        *read_timeout_slot = read_timeout;
+        *size_slot = size;
+        *relayed = None;
         if matches!(body.decoder, Decoder::Done) {
             body.finish();
         }
