@@ -251,7 +251,7 @@ pub async fn send(
                     pool: worker.pool.clone(),
                     key: attempt.key.into_owned(),
                 };
-                let body = ResponseBody::new(
+                let body = ResponseBody::boxed(
                     conn,
                     &response,
                     Some(checkin),

@@ -332,7 +332,8 @@ impl ResponseBody {
         }
     }
 
-    pub fn new(
+    /// The body of a response whose head was just read, in its reused box.
+    pub fn boxed(
         conn: Box<UpstreamConn>,
         head: &ResponseHead,
         checkin: Option<Checkin>,
