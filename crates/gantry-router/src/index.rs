@@ -225,6 +225,10 @@ pub(crate) struct Index {
     any_host: Bucket,
     has_suffix: bool,
     has_prefix: bool,
+    /// Whether `exact` / `other_wildcards` hold anything: a lookup skips them when not
+    /// (hashing the host for an empty map, or walking an empty bucket, is per request).
+    has_exact: bool,
+    has_other_wildcards: bool,
 }
 
 /// Buckets being filled, keyed by host strings borrowed from the matchers.
@@ -259,6 +263,9 @@ impl<'m> IndexBuilder<'m> {
         Index {
             has_suffix: !self.suffix.is_empty(),
             has_prefix: !self.prefix.is_empty(),
+            has_exact: !self.exact.is_empty(),
+            has_other_wildcards: !self.other_wildcards.pathless.is_empty()
+                || !self.other_wildcards.paths.is_empty(),
             exact: build_map(self.exact),
             suffix: build_map(self.suffix),
             prefix: build_map(self.prefix),
@@ -297,7 +304,9 @@ impl Index {
     ) -> Option<u32> {
         let mut best = u32::MAX;
         if let Some(host) = host {
-            if let Some(b) = self.exact.get(host) {
+            if self.has_exact
+                && let Some(b) = self.exact.get(host)
+            {
                 b.search(path, &mut best, &mut eval);
             }
             if self.has_suffix || self.has_prefix {
@@ -317,7 +326,9 @@ impl Index {
                     }
                 }
             }
-            self.other_wildcards.search(path, &mut best, &mut eval);
+            if self.has_other_wildcards {
+                self.other_wildcards.search(path, &mut best, &mut eval);
+            }
         }
         self.any_host.search(path, &mut best, &mut eval);
         (best != u32::MAX).then_some(best)
