@@ -47,53 +47,84 @@ impl Row {
     }
 }
 
-/// Rows and their indexes.
+/// One entity's rows and their index entries. Keyed per entity, so no entry holds
+/// its own copy of the entity's name (10k credentials would hold 10k of them).
+#[derive(Debug, Default)]
+struct Table {
+    rows: BTreeMap<Uuid, Row>,
+    /// unique key → canonical value → owner.
+    uniques: HashMap<String, HashMap<String, Uuid>>,
+    /// foreign field → parent id → children.
+    refs: HashMap<String, HashMap<Uuid, BTreeSet<Uuid>>>,
+}
+
+/// Every entity's table.
 #[derive(Debug, Default)]
 struct State {
-    rows: HashMap<String, BTreeMap<Uuid, Row>>,
-    /// (entity, unique key, canonical value) → owner.
-    uniques: HashMap<(String, String, String), Uuid>,
-    /// (child entity, foreign field, parent id) → children.
-    refs: HashMap<(String, String, Uuid), BTreeSet<Uuid>>,
+    tables: HashMap<String, Table>,
 }
 
 impl State {
+    fn table(&self, entity: &str) -> Option<&Table> {
+        self.tables.get(entity)
+    }
+
+    fn row(&self, entity: &str, id: &Uuid) -> Option<&Row> {
+        self.table(entity).and_then(|t| t.rows.get(id))
+    }
+
+    fn unique_owner(&self, entity: &str, key: &str, canon: &str) -> Option<Uuid> {
+        self.table(entity)?.uniques.get(key)?.get(canon).copied()
+    }
+
+    fn children(&self, entity: &str, field: &str, parent: &Uuid) -> Option<&BTreeSet<Uuid>> {
+        self.table(entity)?.refs.get(field)?.get(parent)
+    }
+
     /// Replaces the row (`None` removes it), keeping the indexes in step; returns
     /// the previous row.
     fn set(&mut self, entity: &str, id: Uuid, row: Option<Row>) -> Option<Row> {
-        let old = self.rows.get_mut(entity).and_then(|m| m.remove(&id));
+        let table = match self.tables.get_mut(entity) {
+            Some(t) => t,
+            None if row.is_none() => return None,
+            None => self.tables.entry(entity.to_string()).or_default(),
+        };
+        let old = table.rows.remove(&id);
         if let Some(old) = &old {
             for (key, canon) in &old.index.uniques {
-                let k = (entity.to_string(), key.clone(), canon.clone());
-                if self.uniques.get(&k) == Some(&id) {
-                    self.uniques.remove(&k);
+                if let Some(owners) = table.uniques.get_mut(key)
+                    && owners.get(canon) == Some(&id)
+                {
+                    owners.remove(canon);
                 }
             }
             for (field, _, parent) in &old.index.refs {
-                let k = (entity.to_string(), field.clone(), *parent);
-                if let Some(set) = self.refs.get_mut(&k) {
+                if let Some(by_parent) = table.refs.get_mut(field)
+                    && let Some(set) = by_parent.get_mut(parent)
+                {
                     set.remove(&id);
                     if set.is_empty() {
-                        self.refs.remove(&k);
+                        by_parent.remove(parent);
                     }
                 }
             }
         }
         if let Some(row) = row {
             for (key, canon) in &row.index.uniques {
-                self.uniques
-                    .insert((entity.to_string(), key.clone(), canon.clone()), id);
+                let owners = match table.uniques.get_mut(key) {
+                    Some(o) => o,
+                    None => table.uniques.entry(key.clone()).or_default(),
+                };
+                owners.insert(canon.clone(), id);
             }
             for (field, _, parent) in &row.index.refs {
-                self.refs
-                    .entry((entity.to_string(), field.clone(), *parent))
-                    .or_default()
-                    .insert(id);
+                let by_parent = match table.refs.get_mut(field) {
+                    Some(b) => b,
+                    None => table.refs.entry(field.clone()).or_default(),
+                };
+                by_parent.entry(*parent).or_default().insert(id);
             }
-            self.rows
-                .entry(entity.to_string())
-                .or_default()
-                .insert(id, row);
+            table.rows.insert(id, row);
         }
         old
     }
@@ -115,25 +146,17 @@ impl MemTx<'_> {
 
 impl Tx for MemTx<'_> {
     fn get(&mut self, entity: &str, id: Uuid) -> StoreResult<Option<Value>> {
-        self.state
-            .rows
-            .get(entity)
-            .and_then(|m| m.get(&id))
-            .map(Row::value)
-            .transpose()
+        self.state.row(entity, &id).map(Row::value).transpose()
     }
 
     fn unique_owner(&mut self, entity: &str, key: &str, canon: &str) -> StoreResult<Option<Uuid>> {
-        let k = (entity.to_string(), key.to_string(), canon.to_string());
-        Ok(self.state.uniques.get(&k).copied())
+        Ok(self.state.unique_owner(entity, key, canon))
     }
 
     fn referencing(&mut self, child: &str, field: &str, parent: Uuid) -> StoreResult<Vec<Uuid>> {
-        let k = (child.to_string(), field.to_string(), parent);
         Ok(self
             .state
-            .refs
-            .get(&k)
+            .children(child, field, &parent)
             .map(|s| s.iter().copied().collect())
             .unwrap_or_default())
     }
@@ -225,14 +248,10 @@ impl MemoryStore {
             return Ok(None);
         };
         let st = self.read();
-        let Some(id) = st.uniques.get(&(entity.to_string(), key, canon)) else {
+        let Some(id) = st.unique_owner(entity, &key, &canon) else {
             return Ok(None);
         };
-        st.rows
-            .get(entity)
-            .and_then(|m| m.get(id))
-            .map(Row::value)
-            .transpose()
+        st.row(entity, &id).map(Row::value).transpose()
     }
 }
 
@@ -240,11 +259,7 @@ impl MemoryStore {
 impl Store for MemoryStore {
     async fn get(&self, entity: &str, id: Uuid) -> StoreResult<Option<Value>> {
         let st = self.read();
-        st.rows
-            .get(entity)
-            .and_then(|m| m.get(&id))
-            .map(Row::value)
-            .transpose()
+        st.row(entity, &id).map(Row::value).transpose()
     }
 
     async fn find_unique(
@@ -270,17 +285,16 @@ impl Store for MemoryStore {
         let after = query.offset.as_deref().map(decode_offset).transpose()?;
         let size = effective_size(query.size);
         let st = self.read();
-        let Some(rows) = st.rows.get(entity) else {
+        let Some(table) = st.table(entity) else {
             return Ok(Page::default());
         };
+        let rows = &table.rows;
         let lower = after.map_or(Unbounded, Excluded);
         let ids: Box<dyn Iterator<Item = &Uuid>> = match &query.foreign {
-            Some((field, parent)) => {
-                match st.refs.get(&(entity.to_string(), field.clone(), *parent)) {
-                    Some(set) => Box::new(set.range((lower, Unbounded))),
-                    None => Box::new(std::iter::empty()),
-                }
-            }
+            Some((field, parent)) => match st.children(entity, field, parent) {
+                Some(set) => Box::new(set.range((lower, Unbounded))),
+                None => Box::new(std::iter::empty()),
+            },
             None => Box::new(rows.range((lower, Unbounded)).map(|(id, _)| id)),
         };
         let mut page = Page::default();
@@ -335,8 +349,8 @@ impl Store for MemoryStore {
         let size = effective_size(query.size);
         // DB-less only: a scan is fine for the rarely used `/tags`.
         let mut all = Vec::new();
-        for (entity, rows) in &self.read().rows {
-            for (id, row) in rows {
+        for (entity, table) in &self.read().tables {
+            for (id, row) in &table.rows {
                 for t in &row.index.tags {
                     if tag.is_none_or(|want| want == t) {
                         all.push((t.clone(), entity.clone(), *id));
@@ -360,13 +374,16 @@ impl Store for MemoryStore {
 
     async fn dump(&self) -> StoreResult<Dump> {
         let st = self.read();
-        st.rows
+        st.tables
             .iter()
-            .filter(|(_, m)| !m.is_empty())
-            .map(|(e, m)| {
+            .filter(|(_, t)| !t.rows.is_empty())
+            .map(|(e, t)| {
                 Ok((
                     e.clone(),
-                    m.values().map(Row::value).collect::<StoreResult<_>>()?,
+                    t.rows
+                        .values()
+                        .map(Row::value)
+                        .collect::<StoreResult<_>>()?,
                 ))
             })
             .collect::<StoreResult<_>>()
