@@ -232,7 +232,11 @@ impl ConsumerIndex {
                 expires_at: k.ttl.filter(|t| *t > 0.0).map(|t| k.created_at as f64 + t),
             };
             let digest = ix.key_hasher.hash_one(k.key.as_bytes());
-            ix.keys.entry(digest).or_default().push(entry);
+            // A list of one: `push` on an empty Vec would reserve four.
+            ix.keys
+                .entry(digest)
+                .or_insert_with(|| Vec::with_capacity(1))
+                .push(entry);
         }
         for b in creds.basicauth {
             if ix.consumers.contains_key(&b.consumer.id) {

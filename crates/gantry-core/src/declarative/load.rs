@@ -21,14 +21,34 @@ pub(super) struct Entry {
     pub err_path: Vec<ErrKey>,
     pub parent: Option<usize>,
     pub parent_field: Option<&'static str>,
+    /// The entry as written, children arrays removed and `id` added when it was
+    /// not given (`id_given`). Not also kept as written: only an error report needs
+    /// that ([`Entry::original`]), and a copy of every entry was a sixth of a large
+    /// file's peak memory while loading.
     pub input: Map<String, Value>,
-    /// The entry as written (children arrays removed), for flattened errors.
-    pub original: Map<String, Value>,
+    pub id_given: bool,
     pub id: String,
     /// The id was given or derived deterministically before children were
     /// walked (children may then use it in their own cache keys).
     pub id_known: bool,
     pub output: Option<Map<String, Value>>,
+}
+
+impl Entry {
+    /// The entry as written (children arrays removed), for flattened errors.
+    fn original(&self) -> Map<String, Value> {
+        let mut entity = self.input.clone();
+        if !self.id_given {
+            // `id` was inserted last, so removing it leaves the written order.
+            entity.remove("id");
+        }
+        entity
+    }
+
+    /// The `id` the document gave this entry.
+    fn given_id(&self) -> Option<&str> {
+        self.input.get("id").filter(|_| self.id_given)?.as_str()
+    }
 }
 
 /// Entities and metadata of a document that passed every check.
@@ -176,7 +196,6 @@ impl Loader<'_> {
                 children.push((*rel, v));
             }
         }
-        let original = input.clone();
 
         // id: given, deterministic, or random
         let parent_id = parent
@@ -193,7 +212,8 @@ impl Loader<'_> {
                 }
             }
         };
-        if !input.contains_key("id") {
+        let id_given = input.contains_key("id");
+        if !id_given {
             input.insert("id".into(), Value::String(id.clone()));
         }
         let idx = self.entries.len();
@@ -203,7 +223,7 @@ impl Loader<'_> {
             parent: parent.map(|(p, _)| p),
             parent_field: parent.map(|(_, f)| f),
             input,
-            original,
+            id_given,
             id,
             id_known: known,
             output: None,
@@ -544,12 +564,9 @@ impl Loader<'_> {
             let Some(e) = self.entries.get(*i) else {
                 continue;
             };
-            let mut entity = e.original.clone();
+            let mut entity = e.original();
             if let (Some(f), Some(p)) = (e.parent_field, e.parent.and_then(|p| self.entries.get(p)))
-                && p.original
-                    .get("id")
-                    .and_then(Value::as_str)
-                    .is_some_and(crate::schema::is_uuid)
+                && p.given_id().is_some_and(crate::schema::is_uuid)
             {
                 entity
                     .entry(f.to_string())
