@@ -85,23 +85,26 @@ ticks() {  # pid -> "user+sys user" in clock ticks, all threads
   echo "$s $u"
 }
 segs() { awk '/^Tcp: [0-9]/{print $12}' /proc/net/snmp; }
+# Times the peer went to sleep (blocked in epoll_wait with nothing to do), all threads:
+# each sleep and wake-up is kernel time a busier event loop does not spend.
+sleeps() { cat /proc/$1/task/*/status | awk '/^voluntary_ctxt_switches/{n += $2} END {print n}'; }
 TCK=$(getconf CLK_TCK)
 
 load 9402 2 > /dev/null; load 9403 2 > /dev/null   # warm-up: pools, caches
 echo "mode=$MODE consumers=$CONSUMERS reps=$REPS dur=${DUR}s"
-printf '%-7s %4s %9s %10s %8s %8s %9s\n' peer rep requests cpu_us/req user sys segs/req
+printf '%-7s %4s %9s %10s %8s %8s %9s %10s\n' peer rep requests cpu_us/req user sys segs/req sleeps/req
 RES=$D/results.txt
 for rep in $(seq "$REPS"); do
   for peer in nginx gantry; do
     if [[ $peer == nginx ]]; then port=9402 pid=$NGINX; else port=9403 pid=$GANTRY; fi
-    read -r c0 u0 < <(ticks $pid); s0=$(segs)
+    read -r c0 u0 < <(ticks $pid); s0=$(segs); w0=$(sleeps $pid)
     out=$(load $port "$DUR")
-    read -r c1 u1 < <(ticks $pid); s1=$(segs)
+    read -r c1 u1 < <(ticks $pid); s1=$(segs); w1=$(sleeps $pid)
     req=$(awk '/requests in/{print $1}' <<< "$out")
     bad=$(awk '/Non-2xx/{print $NF}' <<< "$out")
     [[ -n $bad ]] && echo "warning: $peer: $bad responses were not 2xx" >&2
-    awk -v p=$peer -v r=$rep -v n="$req" -v c=$((c1 - c0)) -v u=$((u1 - u0)) -v s=$((s1 - s0)) -v tk="$TCK" \
-      'BEGIN { printf "%-7s %4d %9d %10.3f %8.3f %8.3f %9.3f\n", p, r, n, c/tk*1e6/n, u/tk*1e6/n, (c-u)/tk*1e6/n, s/n }' \
+    awk -v p=$peer -v r=$rep -v n="$req" -v c=$((c1 - c0)) -v u=$((u1 - u0)) -v s=$((s1 - s0)) -v w=$((w1 - w0)) -v tk="$TCK" \
+      'BEGIN { printf "%-7s %4d %9d %10.3f %8.3f %8.3f %9.3f %10.4f\n", p, r, n, c/tk*1e6/n, u/tk*1e6/n, (c-u)/tk*1e6/n, s/n, w/n }' \
       | tee -a "$RES"
   done
 done
@@ -109,7 +112,7 @@ python3 - "$RES" <<'PY'
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1])]
 by = {}
-for peer, rep, _req, cpu, user, sys_, _segs in rows:
+for peer, rep, _req, cpu, user, sys_, _segs, _sleeps in rows:
     by.setdefault(rep, {})[peer] = (float(cpu), float(user), float(sys_))
 pairs = [v for v in by.values() if "nginx" in v and "gantry" in v]
 ratio = [v["gantry"][0] / v["nginx"][0] for v in pairs]
