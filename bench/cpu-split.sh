@@ -11,6 +11,7 @@
 #   MODE=rate DUR=20 bench/cpu-split.sh      # ~2k req/s: 20 connections, 5-15 ms think time
 #                                            # (runs use ~0.4 s CPU per 5 s: long ones beat tick rounding)
 #   CONSUMERS=10000 STRACE=1 REPS=4 bench/cpu-split.sh
+#   TOGETHER=1 bench/cpu-split.sh            # both peers loaded at the same time (noisy host)
 #
 # Layout: the proxies on CPU 0, origin and wrk on CPU 1, one worker each. Kernel time is
 # tick-sampled, so user/sys splits are good to a few percent; the totals are what count.
@@ -94,7 +95,31 @@ load 9402 2 > /dev/null; load 9403 2 > /dev/null   # warm-up: pools, caches
 echo "mode=$MODE consumers=$CONSUMERS reps=$REPS dur=${DUR}s"
 printf '%-7s %4s %9s %10s %8s %8s %9s %10s\n' peer rep requests cpu_us/req user sys segs/req sleeps/req
 RES=$D/results.txt
+# TOGETHER=1: both peers loaded at once, each by its own wrk, over the same seconds. A
+# shared host's drift (steal, a neighbour's cache pressure) then hits both alike, which
+# alternating runs cannot promise when it changes faster than a run; the proxies share
+# CPU 0, so each runs below saturation and pays the other's cache footprint.
+together() {  # rep
+  local pid p c0 u0 w0 c1 u1 w1 req
+  declare -A C0 U0 W0
+  for p in nginx gantry; do
+    [[ $p == nginx ]] && pid=$NGINX || pid=$GANTRY
+    read -r C0[$p] U0[$p] < <(ticks $pid); W0[$p]=$(sleeps $pid)
+  done
+  load 9402 "$DUR" > "$D/out-nginx" & local l1=$!
+  load 9403 "$DUR" > "$D/out-gantry" & local l2=$!
+  wait $l1 $l2
+  for p in nginx gantry; do
+    [[ $p == nginx ]] && pid=$NGINX || pid=$GANTRY
+    read -r c1 u1 < <(ticks $pid); w1=$(sleeps $pid)
+    req=$(awk '/requests in/{print $1}' "$D/out-$p")
+    awk -v p=$p -v r=$1 -v n="$req" -v c=$((c1 - C0[$p])) -v u=$((u1 - U0[$p])) -v w=$((w1 - W0[$p])) -v tk="$TCK" \
+      'BEGIN { printf "%-7s %4d %9d %10.3f %8.3f %8.3f %9s %10.4f\n", p, r, n, c/tk*1e6/n, u/tk*1e6/n, (c-u)/tk*1e6/n, "-", w/n }' \
+      | tee -a "$RES"
+  done
+}
 for rep in $(seq "$REPS"); do
+  if [[ -n ${TOGETHER:-} ]]; then together "$rep"; continue; fi
   for peer in nginx gantry; do
     if [[ $peer == nginx ]]; then port=9402 pid=$NGINX; else port=9403 pid=$GANTRY; fi
     read -r c0 u0 < <(ticks $pid); s0=$(segs); w0=$(sleeps $pid)
