@@ -455,6 +455,30 @@ fn error_bodies_and_display() {
     ));
 }
 
+/// A flattened error shows the entity as written: no generated `id`, and its parent's
+/// link only when the document gave the parent a UUID.
+#[test]
+fn flattened_entity_is_as_written_with_the_given_parent_id() {
+    let sid = "3f0c8a5e-7b2d-4c1e-9a6f-1d2e3f4a5b6c";
+    let doc = format!(
+        "_format_version: '3.0'\nservices:\n- name: s\n  id: {sid}\n  host: h\n  routes:\n  - name: r\n    paths: [/a]\n    protocols: [bogus]\n"
+    );
+    let err = declarative::parse(&doc).unwrap_err();
+    let flat = serde_json::to_value(err.to_kong_error(true)).unwrap();
+    let entity = &flat["flattened_errors"][0]["entity"];
+    assert_eq!(
+        entity,
+        &json!({"name": "r", "paths": ["/a"], "protocols": ["bogus"], "service": {"id": sid}})
+    );
+    let doc = "_format_version: '3.0'\nservices:\n- name: s\n  host: h\n  routes:\n  - name: r\n    paths: [/a]\n    protocols: [bogus]\n";
+    let err = declarative::parse(doc).unwrap_err();
+    let flat = serde_json::to_value(err.to_kong_error(true)).unwrap();
+    assert_eq!(
+        flat["flattened_errors"][0]["entity"],
+        json!({"name": "r", "paths": ["/a"], "protocols": ["bogus"]})
+    );
+}
+
 #[test]
 fn transform_false_keeps_secrets_as_given() {
     let c = declarative::parse(
