@@ -113,6 +113,8 @@ together() {  # rep
     [[ $p == nginx ]] && pid=$NGINX || pid=$GANTRY
     read -r c1 u1 < <(ticks $pid); w1=$(sleeps $pid)
     req=$(awk '/requests in/{print $1}' "$D/out-$p")
+    bad=$(awk '/Non-2xx/{print $NF}' "$D/out-$p")
+    [[ -n $bad ]] && echo "warning: $p: $bad responses were not 2xx" >&2
     awk -v p=$p -v r=$1 -v n="$req" -v c=$((c1 - C0[$p])) -v u=$((u1 - U0[$p])) -v w=$((w1 - W0[$p])) -v tk="$TCK" \
       'BEGIN { printf "%-7s %4d %9d %10.3f %8.3f %8.3f %9s %10.4f\n", p, r, n, c/tk*1e6/n, u/tk*1e6/n, (c-u)/tk*1e6/n, "-", w/n }' \
       | tee -a "$RES"

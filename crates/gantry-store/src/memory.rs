@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::page::{
     decode_offset, decode_tag_offset, effective_size, encode_offset, encode_tag_offset, tag_item,
-    tags_match,
+    tags_pass,
 };
 use crate::rules::{self, Index, Rules, Tx};
 use crate::{Change, Dump, ListQuery, Page, Store, StoreError, StoreResult, Write};
@@ -301,9 +301,9 @@ impl Store for MemoryStore {
         let mut last = None;
         for id in ids {
             let Some(row) = rows.get(id) else { continue };
-            let value = row.value()?;
+            // Filtered on the row's indexed tags: only rows on the page are parsed.
             if let Some(filter) = &query.tags
-                && !tags_match(filter, &value)
+                && !tags_pass(filter, &row.index.tags)
             {
                 continue;
             }
@@ -311,7 +311,7 @@ impl Store for MemoryStore {
                 page.offset = last.map(encode_offset);
                 break;
             }
-            page.items.push(value);
+            page.items.push(row.value()?);
             last = Some(*id);
         }
         Ok(page)

@@ -73,9 +73,15 @@ pub fn tags_match(filter: &TagFilter, value: &Value) -> bool {
         .and_then(Value::as_array)
         .map(|a| a.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
+    tags_pass(filter, &tags)
+}
+
+/// Whether a row with these tags passes `filter`.
+pub fn tags_pass<S: AsRef<str>>(filter: &TagFilter, tags: &[S]) -> bool {
+    let has = |w: &String| tags.iter().any(|t| t.as_ref() == w.as_str());
     match filter {
-        TagFilter::All(want) => want.iter().all(|w| tags.contains(&w.as_str())),
-        TagFilter::Any(want) => want.iter().any(|w| tags.contains(&w.as_str())),
+        TagFilter::All(want) => want.iter().all(has),
+        TagFilter::Any(want) => want.iter().any(has),
     }
 }
 
